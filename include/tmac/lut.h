@@ -1,0 +1,98 @@
+// The T-MAC matrix product: y = W x by table lookup, for 1..4-bit weights.
+//
+// W is packed once (LutMatrix::Pack) into bit planes laid out so that one SIMD load feeds one
+// table lookup; docs/kernels.md draws the layout. For every activation vector the kernels build
+// one 16-entry table per 4 activations, look weight nibbles up in it and combine the bit planes
+// by shift-and-add, then apply the group scales.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "tmac/isa.h"
+#include "tmac/quant.h"
+
+namespace tmac {
+
+class ThreadPool;
+
+// How scales and zero terms are stored in a packed matrix.
+enum class ScaleType { kF16, kF32 };
+
+// Parameters of the packed layout. The kernels read them from the matrix; nothing about the
+// layout is a constant elsewhere.
+struct LutLayout {
+  int bits = 0;                         // 1..4
+  int group = 0;                        // weights per scale group along K (IsSupportedGroup)
+  int tile_rows = 64;                   // rows interleaved in one tile: 64 or 128
+  ScaleType scale_type = ScaleType::kF16;
+};
+
+// How tables are built from fp32 activations.
+enum class TableMode {
+  kInt8,      // int8 tables, one scale per group: lossy with a bound (docs/kernels.md)
+  kInt8Fast,  // kInt8 whose chunk pairs are merged with the averaging instruction: lossier, faster
+};
+
+// A b-bit matrix in the LUT layout. Movable, not copyable; the storage is 64-byte aligned.
+class LutMatrix {
+ public:
+  LutMatrix();
+  ~LutMatrix();
+  LutMatrix(LutMatrix&&) noexcept;
+  LutMatrix& operator=(LutMatrix&&) noexcept;
+
+  // Throws tmac::Error when w is invalid or does not fit the layout (K not a multiple of the
+  // group, group or tile_rows unsupported, layout.bits != w.bits).
+  static LutMatrix Pack(const QuantMatrix& w, const LutLayout& layout);
+  // The inverse of Pack: the same codes, and scales and zeros as stored (f16-rounded in kF16).
+  QuantMatrix Unpack() const;
+  // A deep copy (benchmarks rotate over many copies to stream from DRAM).
+  LutMatrix Clone() const;
+
+  int64_t rows() const { return rows_; }
+  int64_t cols() const { return cols_; }
+  const LutLayout& layout() const { return layout_; }
+  bool has_bias() const { return has_bias_; }
+  int64_t tiles() const;
+  // Bytes one product reads: indices, scales and zero terms.
+  int64_t bytes() const { return bytes_; }
+  const uint8_t* data() const { return data_; }
+
+ private:
+  int64_t rows_ = 0, cols_ = 0;
+  LutLayout layout_;
+  bool has_bias_ = false;
+  int64_t bytes_ = 0;
+  std::unique_ptr<uint8_t, void (*)(void*)> storage_;
+  const uint8_t* data_ = nullptr;
+};
+
+struct MatmulOptions {
+  TableMode mode = TableMode::kInt8;
+  Isa isa = DefaultIsa();
+  ThreadPool* pool = nullptr;  // nullptr: the calling thread alone
+};
+
+// y[n][m] = sum_k W[m][k] * x[n][k] for n in [0, batch): x is batch x K, y is batch x M,
+// both row-major. batch == 1 is the decode GEMV.
+void LutMatmul(const LutMatrix& w, const float* x, int64_t batch, float* y,
+               const MatmulOptions& options = {});
+
+// Activations quantized to int8 per row with absmax, as BitNet b1.58 does:
+// x[n][k] ~= scale[n] * q[n][k], |q| <= 127.
+struct Int8Activations {
+  int64_t batch = 0, cols = 0;
+  std::vector<int8_t> q;
+  std::vector<float> scale;
+};
+Int8Activations QuantizeActivations(const float* x, int64_t batch, int64_t cols);
+
+// The int8-activation product. Tables hold exact int16 sums split into two byte planes, so the
+// integer part is exact: the result is bit-identical on every ISA and
+// thread count, and equals an integer reference evaluated with the same float epilogue.
+void LutMatmulInt8(const LutMatrix& w, const Int8Activations& x, float* y,
+                   const MatmulOptions& options = {});
+
+}  // namespace tmac

@@ -1,0 +1,53 @@
+// QuantMatrix: the plain, unpacked form of a low-bit weight matrix.
+//
+// It is the interchange form between weight formats (llama.cpp blocks, requantizers, random
+// test data) and the packed layouts the kernels read. Every weight is
+//
+//     w[m][k] = scale[m][g] * (code[m][k] - zero[m][g]),   g = k / group,
+//
+// with code in [0, 2^bits). When `zeros` is empty the matrix is symmetric: zero = (2^bits - 1) / 2,
+// so a 1-bit weight is +-scale/2 and a 2-bit weight one of {-1.5, -0.5, 0.5, 1.5} * scale.
+// Ternary weights {-1, 0, +1} are 2-bit codes {0, 1, 2} with zero 1 (see MakeTernary).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace tmac {
+
+inline constexpr int kMinBits = 1;
+inline constexpr int kMaxBits = 4;
+
+// Group sizes along K that the packed layouts accept.
+bool IsSupportedGroup(int group);
+
+struct QuantMatrix {
+  int64_t rows = 0;  // M: output features
+  int64_t cols = 0;  // K: input features
+  int bits = 0;      // 1..4
+  int group = 0;     // weights per scale group along K
+  std::vector<uint8_t> codes;  // rows * cols, row-major
+  std::vector<float> scales;   // rows * groups_per_row, row-major
+  std::vector<float> zeros;    // empty (symmetric) or rows * groups_per_row
+
+  int64_t groups_per_row() const { return group > 0 ? cols / group : 0; }
+  bool symmetric() const { return zeros.empty(); }
+  uint8_t code(int64_t m, int64_t k) const { return codes[m * cols + k]; }
+  float scale(int64_t m, int64_t g) const { return scales[m * groups_per_row() + g]; }
+  float zero(int64_t m, int64_t g) const;
+  // The real weight w[m][k], as defined in the header comment.
+  float Weight(int64_t m, int64_t k) const;
+  // Throws tmac::Error naming the first inconsistency (bad bits or group, wrong sizes,
+  // a code out of range, a non-finite scale).
+  void Validate() const;
+};
+
+// Ternary weights in {-1, 0, +1} with one scale per group, or one per tensor when
+// scales.size() == 1: returned as 2-bit codes {0, 1, 2} with zero point 1.
+QuantMatrix MakeTernary(int64_t rows, int64_t cols, int group, const std::vector<int8_t>& values,
+                        const std::vector<float>& scales);
+
+// Dense float copy of w, rows * cols, row-major.
+std::vector<float> Dequantize(const QuantMatrix& w);
+
+}  // namespace tmac

@@ -1,0 +1,153 @@
+// Packing a QuantMatrix into the LUT layout, and back. docs/kernels.md draws the layout;
+// kernels/lut_kernel-inl.h is the reader.
+#include <cstring>
+#include <string>
+
+#include "formats/half.h"
+#include "formats/lut_view.h"
+#include "kernels/lut_kernels.h"
+#include "runtime/aligned_buffer.h"
+#include "tmac/error.h"
+#include "tmac/lut.h"
+
+namespace tmac {
+
+namespace {
+
+constexpr int kPair = kernels::kPair;
+
+void StoreParam(uint8_t* base, int64_t index, float value, ScaleType type) {
+  if (type == ScaleType::kF16) {
+    const uint16_t h = FloatToHalf(value);
+    std::memcpy(base + 2 * index, &h, 2);
+  } else {
+    std::memcpy(base + 4 * index, &value, 4);
+  }
+}
+
+float LoadParam(const uint8_t* base, int64_t index, ScaleType type) {
+  if (type == ScaleType::kF16) {
+    uint16_t h;
+    std::memcpy(&h, base + 2 * index, 2);
+    return HalfToFloat(h);
+  }
+  float f;
+  std::memcpy(&f, base + 4 * index, 4);
+  return f;
+}
+
+// Half the largest code: the zero point at which bit planes read as +-1 need no bias.
+float Midpoint(int bits) { return 0.5f * static_cast<float>((1 << bits) - 1); }
+
+}  // namespace
+
+LutMatrix::LutMatrix() : storage_(nullptr, &std::free) {}
+LutMatrix::~LutMatrix() = default;
+LutMatrix::LutMatrix(LutMatrix&&) noexcept = default;
+LutMatrix& LutMatrix::operator=(LutMatrix&&) noexcept = default;
+
+int64_t LutMatrix::tiles() const {
+  return layout_.tile_rows > 0 ? (rows_ + layout_.tile_rows - 1) / layout_.tile_rows : 0;
+}
+
+LutMatrix LutMatrix::Pack(const QuantMatrix& w, const LutLayout& layout) {
+  w.Validate();
+  Require(layout.bits == w.bits, "layout bits " + std::to_string(layout.bits) +
+                                     " differ from the matrix's " + std::to_string(w.bits));
+  Require(layout.group == w.group, "layout group " + std::to_string(layout.group) +
+                                       " differs from the matrix's " + std::to_string(w.group));
+  Require(layout.tile_rows == 64 || layout.tile_rows == 128,
+          "unsupported tile_rows " + std::to_string(layout.tile_rows) + " (expected 64 or 128)");
+
+  LutMatrix out;
+  out.rows_ = w.rows;
+  out.cols_ = w.cols;
+  out.layout_ = layout;
+  out.has_bias_ = !w.symmetric();
+  const LutGeometry geo = GeometryOf(out);
+  out.bytes_ = geo.total_bytes;
+  out.storage_ = AllocateAligned(static_cast<size_t>(geo.total_bytes), /*huge_pages=*/true);
+  out.data_ = out.storage_.get();
+
+  const int rows_per_tile = layout.tile_rows;
+  const float mid = Midpoint(w.bits);
+  for (int64_t tile = 0; tile < geo.tiles; ++tile) {
+    for (int64_t g = 0; g < geo.groups; ++g) {
+      uint8_t* block = out.storage_.get() + (tile * geo.groups + g) * geo.block_bytes;
+      for (int r = 0; r < rows_per_tile; ++r) {
+        const int64_t m = tile * rows_per_tile + r;
+        if (m >= w.rows) break;  // padding rows keep zero codes, scales and biases
+        const uint8_t* codes = w.codes.data() + m * w.cols + g * w.group;
+        for (int cp = 0; cp < w.group / kPair; ++cp) {
+          const uint8_t* pair = codes + cp * kPair;
+          for (int p = 0; p < w.bits; ++p) {
+            uint8_t byte = 0;
+            for (int i = 0; i < kPair; ++i) byte |= static_cast<uint8_t>(((pair[i] >> p) & 1) << i);
+            block[(static_cast<int64_t>(cp) * w.bits + p) * rows_per_tile + r] = byte;
+          }
+        }
+        const float s = w.scale(m, g);
+        uint8_t* params = block + geo.index_bytes;
+        StoreParam(params, r, s, layout.scale_type);
+        if (out.has_bias_) {
+          StoreParam(params + geo.param_bytes, r, s * (mid - w.zero(m, g)), layout.scale_type);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+LutMatrix LutMatrix::Clone() const {
+  LutMatrix out;
+  out.rows_ = rows_;
+  out.cols_ = cols_;
+  out.layout_ = layout_;
+  out.has_bias_ = has_bias_;
+  out.bytes_ = bytes_;
+  if (data_ != nullptr) {
+    out.storage_ = AllocateAligned(static_cast<size_t>(bytes_), /*huge_pages=*/true);
+    std::memcpy(out.storage_.get(), data_, static_cast<size_t>(bytes_));
+    out.data_ = out.storage_.get();
+  }
+  return out;
+}
+
+QuantMatrix LutMatrix::Unpack() const {
+  Require(data_ != nullptr, "unpacking an empty LutMatrix");
+  const LutGeometry geo = GeometryOf(*this);
+  QuantMatrix w;
+  w.rows = rows_;
+  w.cols = cols_;
+  w.bits = layout_.bits;
+  w.group = layout_.group;
+  w.codes.resize(static_cast<size_t>(rows_ * cols_));
+  w.scales.resize(static_cast<size_t>(rows_ * geo.groups));
+  if (has_bias_) w.zeros.resize(w.scales.size());
+  const float mid = Midpoint(w.bits);
+  const int rows_per_tile = layout_.tile_rows;
+  for (int64_t m = 0; m < rows_; ++m) {
+    const int64_t tile = m / rows_per_tile;
+    const int r = static_cast<int>(m % rows_per_tile);
+    for (int64_t g = 0; g < geo.groups; ++g) {
+      const uint8_t* block = data_ + (tile * geo.groups + g) * geo.block_bytes;
+      uint8_t* codes = w.codes.data() + m * cols_ + g * w.group;
+      for (int cp = 0; cp < w.group / kPair; ++cp) {
+        for (int p = 0; p < w.bits; ++p) {
+          const uint8_t byte = block[(static_cast<int64_t>(cp) * w.bits + p) * rows_per_tile + r];
+          for (int i = 0; i < kPair; ++i) codes[cp * kPair + i] |= static_cast<uint8_t>(((byte >> i) & 1) << p);
+        }
+      }
+      const uint8_t* params = block + geo.index_bytes;
+      const float s = LoadParam(params, r, layout_.scale_type);
+      w.scales[static_cast<size_t>(m * geo.groups + g)] = s;
+      if (has_bias_) {
+        const float bias = LoadParam(params + geo.param_bytes, r, layout_.scale_type);
+        w.zeros[static_cast<size_t>(m * geo.groups + g)] = s != 0.f ? mid - bias / s : mid;
+      }
+    }
+  }
+  return w;
+}
+
+}  // namespace tmac

@@ -1,0 +1,81 @@
+#include <cmath>
+#include <string>
+
+#include "tmac/error.h"
+#include "tmac/quant.h"
+
+namespace tmac {
+
+bool IsSupportedGroup(int group) {
+  return group == 32 || group == 64 || group == 128 || group == 256;
+}
+
+float QuantMatrix::zero(int64_t m, int64_t g) const {
+  return zeros.empty() ? 0.5f * static_cast<float>((1 << bits) - 1) : zeros[m * groups_per_row() + g];
+}
+
+float QuantMatrix::Weight(int64_t m, int64_t k) const {
+  const int64_t g = k / group;
+  return scale(m, g) * (static_cast<float>(code(m, k)) - zero(m, g));
+}
+
+void QuantMatrix::Validate() const {
+  Require(bits >= kMinBits && bits <= kMaxBits,
+          "unsupported bit width " + std::to_string(bits) + " (expected 1 to 4)");
+  Require(IsSupportedGroup(group),
+          "unsupported group size " + std::to_string(group) + " (expected 32, 64, 128 or 256)");
+  Require(rows > 0 && cols > 0, "empty matrix: " + std::to_string(rows) + " x " + std::to_string(cols));
+  Require(cols % group == 0, "K = " + std::to_string(cols) + " is not a multiple of the group size " +
+                                 std::to_string(group));
+  Require(static_cast<int64_t>(codes.size()) == rows * cols,
+          "codes hold " + std::to_string(codes.size()) + " values, expected rows * cols = " +
+              std::to_string(rows * cols));
+  const auto params = static_cast<size_t>(rows * groups_per_row());
+  Require(scales.size() == params, "scales hold " + std::to_string(scales.size()) +
+                                       " values, expected " + std::to_string(params));
+  Require(zeros.empty() || zeros.size() == params,
+          "zeros hold " + std::to_string(zeros.size()) + " values, expected 0 or " + std::to_string(params));
+  const int max_code = (1 << bits) - 1;
+  for (size_t i = 0; i < codes.size(); ++i) {
+    Require(codes[i] <= max_code, "code " + std::to_string(codes[i]) + " at index " + std::to_string(i) +
+                                      " does not fit in " + std::to_string(bits) + " bits");
+  }
+  for (float s : scales) Require(std::isfinite(s), "non-finite scale");
+  for (float z : zeros) Require(std::isfinite(z), "non-finite zero point");
+}
+
+QuantMatrix MakeTernary(int64_t rows, int64_t cols, int group, const std::vector<int8_t>& values,
+                        const std::vector<float>& scales) {
+  QuantMatrix w;
+  w.rows = rows;
+  w.cols = cols;
+  w.bits = 2;
+  w.group = group;
+  Require(static_cast<int64_t>(values.size()) == rows * cols, "ternary values do not match the shape");
+  w.codes.resize(values.size());
+  for (size_t i = 0; i < values.size(); ++i) {
+    Require(values[i] >= -1 && values[i] <= 1, "ternary value out of {-1, 0, 1} at index " + std::to_string(i));
+    w.codes[i] = static_cast<uint8_t>(values[i] + 1);
+  }
+  const int64_t params = group > 0 && cols % group == 0 ? rows * (cols / group) : 0;
+  Require(params > 0, "ternary group " + std::to_string(group) + " does not divide K = " + std::to_string(cols));
+  if (scales.size() == 1) {
+    w.scales.assign(static_cast<size_t>(params), scales[0]);
+  } else {
+    Require(static_cast<int64_t>(scales.size()) == params, "ternary scales must be 1 (per tensor) or one per group");
+    w.scales = scales;
+  }
+  w.zeros.assign(static_cast<size_t>(params), 1.f);
+  w.Validate();
+  return w;
+}
+
+std::vector<float> Dequantize(const QuantMatrix& w) {
+  std::vector<float> out(static_cast<size_t>(w.rows * w.cols));
+  for (int64_t m = 0; m < w.rows; ++m) {
+    for (int64_t k = 0; k < w.cols; ++k) out[static_cast<size_t>(m * w.cols + k)] = w.Weight(m, k);
+  }
+  return out;
+}
+
+}  // namespace tmac

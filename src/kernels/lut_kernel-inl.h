@@ -1,0 +1,227 @@
+// The LUT kernel body, written once and compiled per instruction set.
+//
+// Include from a translation unit that first defines TMAC_ISA_NS (a namespace name) and
+// includes the ISA's ops header, which declares tmac::kernels::TMAC_ISA_NS::Ops. The ops are the
+// few primitives that differ between ISAs (see ops_scalar.h for their exact meaning); loops,
+// blocking and the float epilogue live here. Everything is in the per-ISA namespace so the
+// copies compiled with different flags never meet at link time.
+//
+// Byte layout read here (docs/kernels.md draws it): for tile t and group g, a block of
+//   indices  [G/8 chunk pairs][bits planes][tile_rows]  one byte per row: low nibble = the
+//            row's plane bits for the 4 weights of the pair's first chunk, high nibble = second
+//   scales   [tile_rows]  (f16 or f32)
+//   biases   [tile_rows]  (only when the matrix has zero points)
+#ifndef TMAC_ISA_NS
+#error "define TMAC_ISA_NS before including lut_kernel-inl.h"
+#endif
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/lut_kernels.h"
+
+namespace tmac::kernels::TMAC_ISA_NS {
+
+// One 16-entry table per chunk of 4 activations x0..x3. Entry p = sum_j s_j x_j with
+// s_j = +1 when bit j of p is set, else -1 (bit planes read as +-1, see docs/kernels.md).
+// Mirror consolidation: entries 15-p = -entry p, so only the 8 entries with bit 3 clear are
+// computed; quantization rounds to nearest even, an odd function, so the mirror stays exact.
+inline void BuildChunkTableI8(const float* x, float inv_scale, bool biased, uint8_t* out) {
+  for (int p = 0; p < 8; ++p) {
+    const float e = ((p & 1) ? x[0] : -x[0]) + ((p & 2) ? x[1] : -x[1]) +
+                    ((p & 4) ? x[2] : -x[2]) - x[3];
+    float q = std::nearbyint(e * inv_scale);
+    q = q > 127.f ? 127.f : (q < -127.f ? -127.f : q);
+    const int v = static_cast<int>(q);
+    const int bias = biased ? 128 : 0;
+    out[p] = static_cast<uint8_t>(v + bias);
+    out[15 - p] = static_cast<uint8_t>(-v + bias);
+  }
+}
+
+inline void BuildTablesF32(const float* x, int64_t k, int group, LookupKind kind, uint8_t* lut,
+                           float* unit, float* act_sum) {
+  const int chunks = group / kChunk;
+  const bool biased = kind == LookupKind::kInt8Avg;
+  for (int64_t g = 0; g < k / group; ++g) {
+    const float* xg = x + g * group;
+    float max_abs_sum = 0.f, sum = 0.f;
+    for (int c = 0; c < chunks; ++c) {
+      const float* xc = xg + c * kChunk;
+      const float s = std::fabs(xc[0]) + std::fabs(xc[1]) + std::fabs(xc[2]) + std::fabs(xc[3]);
+      max_abs_sum = s > max_abs_sum ? s : max_abs_sum;
+    }
+    for (int i = 0; i < group; ++i) sum += xg[i];
+    // One table scale per group: every entry is at most the chunk's absolute sum, so the
+    // largest maps to 127.
+    const float scale = max_abs_sum > 0.f ? max_abs_sum / 127.f : 1.f;
+    unit[g] = 0.5f * scale;
+    act_sum[g] = sum;
+    const float inv = 1.f / scale;
+    for (int c = 0; c < chunks; ++c) {
+      BuildChunkTableI8(xg + c * kChunk, inv, biased, lut + (g * chunks + c) * kTableEntries);
+    }
+  }
+}
+
+// Exact int16 tables: entries are sums of 4 int8 values, |entry| <= 508.
+inline void BuildTablesI8(const int8_t* q, float scale, int64_t k, int group, uint8_t* lut,
+                          float* unit, float* act_sum) {
+  const int chunks = group / kChunk;
+  for (int64_t g = 0; g < k / group; ++g) {
+    const int8_t* qg = q + g * group;
+    int32_t sum = 0;
+    for (int i = 0; i < group; ++i) sum += qg[i];
+    unit[g] = 0.5f * scale;
+    act_sum[g] = scale * static_cast<float>(sum);
+    for (int c = 0; c < chunks; ++c) {
+      const int8_t* qc = qg + c * kChunk;
+      uint8_t* out = lut + (g * chunks + c) * 2 * kTableEntries;
+      for (int p = 0; p < 8; ++p) {
+        const int e = ((p & 1) ? qc[0] : -qc[0]) + ((p & 2) ? qc[1] : -qc[1]) +
+                      ((p & 4) ? qc[2] : -qc[2]) - qc[3];
+        out[p] = static_cast<uint8_t>(e & 0xFF);
+        out[15 - p] = static_cast<uint8_t>(-e & 0xFF);
+        out[kTableEntries + p] = static_cast<uint8_t>((e >> 8) & 0xFF);
+        out[kTableEntries + 15 - p] = static_cast<uint8_t>((-e >> 8) & 0xFF);
+      }
+    }
+  }
+}
+
+// Distance ahead of the current load at which weight bytes are prefetched: the machine's
+// hardware prefetchers hide little, so streaming from DRAM needs this (docs/kernels.md).
+inline constexpr int kPrefetchBytes = 1024;
+
+// Integer sums I[r] = sum_p 2^p * sum_c T_c[nibble] for one (tile, group) block, then the float
+// epilogue y[r] += (I[r] * unit) * scale[r] + bias[r] * act_sum.
+template <int kBits, LookupKind kKind, int kVecs>
+inline void GemvBlock(const uint8_t* block, const LutWeights& w, const uint8_t* lut, float unit,
+                      float act_sum, float* y) {
+  using I16 = typename Ops::I16;
+  constexpr int kTableBytes = kKind == LookupKind::kInt16 ? 2 * kTableEntries : kTableEntries;
+  constexpr int kRows = kVecs * Ops::kBytes;
+  I16 acc[kBits][kVecs][2];
+  for (int p = 0; p < kBits; ++p) {
+    for (int v = 0; v < kVecs; ++v) acc[p][v][0] = acc[p][v][1] = Ops::Zero();
+  }
+  const int pairs = w.group / kPair;
+  const uint8_t* idx = block;
+  for (int cp = 0; cp < pairs; ++cp) {
+    const uint8_t* t0 = lut + (2 * cp) * kTableBytes;
+    const uint8_t* t1 = t0 + kTableBytes;
+    const auto tlo = Ops::LoadTable(t0);
+    const auto thi = Ops::LoadTable(t1);
+    // High-byte planes, used by kInt16 only (the compiler drops the loads otherwise).
+    const auto tlo_high = Ops::LoadTable(t0 + (kTableBytes - kTableEntries));
+    const auto thi_high = Ops::LoadTable(t1 + (kTableBytes - kTableEntries));
+    for (int p = 0; p < kBits; ++p) {
+      for (int v = 0; v < kVecs; ++v) {
+        __builtin_prefetch(idx + kPrefetchBytes);
+        const auto x = Ops::Load(idx);
+        I16 a, b;
+        if constexpr (kKind == LookupKind::kInt16) {
+          Ops::LookupI16(x, tlo, tlo_high, thi, thi_high, a, b);
+        } else if constexpr (kKind == LookupKind::kInt8Avg) {
+          Ops::LookupAvg(x, tlo, thi, a, b);
+        } else {
+          Ops::LookupI8(x, tlo, thi, a, b);
+        }
+        acc[p][v][0] = Ops::Add(acc[p][v][0], a);
+        acc[p][v][1] = Ops::Add(acc[p][v][1], b);
+        idx += Ops::kBytes;
+      }
+    }
+  }
+
+  alignas(64) int32_t sums[kRows] = {};
+  for (int p = 0; p < kBits; ++p) {
+    for (int v = 0; v < kVecs; ++v) {
+      Ops::AccumulateRows(acc[p][v][0], acc[p][v][1], p, sums + v * Ops::kBytes);
+    }
+  }
+  if constexpr (kKind == LookupKind::kInt8Avg) {
+    // Each lookup pair was stored as round((a + b) / 2) + 128: undo the offset, then the halving.
+    const int32_t offset = 128 * pairs * ((1 << kBits) - 1);
+    for (int r = 0; r < kRows; ++r) sums[r] = 2 * (sums[r] - offset);
+  }
+
+  alignas(64) float scales[kRows];
+  alignas(64) float biases[kRows];
+  const uint8_t* params = block + w.index_bytes;
+  const int64_t param_bytes = static_cast<int64_t>(kRows) * (w.f16_scales ? 2 : 4);
+  if (w.f16_scales) {
+    Ops::HalfToFloat(reinterpret_cast<const uint16_t*>(params), scales, kRows);
+    if (w.has_bias) {
+      Ops::HalfToFloat(reinterpret_cast<const uint16_t*>(params + param_bytes), biases, kRows);
+    }
+  } else {
+    std::memcpy(scales, params, sizeof(scales));
+    if (w.has_bias) std::memcpy(biases, params + param_bytes, sizeof(biases));
+  }
+  // Separate multiplies and adds (the build disables FMA contraction) so that every ISA and the
+  // reference round identically.
+  if (w.has_bias) {
+    for (int r = 0; r < kRows; ++r) {
+      y[r] += static_cast<float>(sums[r]) * unit * scales[r] + biases[r] * act_sum;
+    }
+  } else {
+    for (int r = 0; r < kRows; ++r) y[r] += static_cast<float>(sums[r]) * unit * scales[r];
+  }
+}
+
+template <int kBits, LookupKind kKind, int kVecs>
+void GemvTiles(const LutWeights& w, const LutTables& t, int64_t tile_begin, int64_t tile_end,
+               float* y) {
+  constexpr int kRows = kVecs * Ops::kBytes;
+  constexpr int kTableBytes = kKind == LookupKind::kInt16 ? 2 * kTableEntries : kTableEntries;
+  const int64_t group_table_bytes = static_cast<int64_t>(w.group / kChunk) * kTableBytes;
+  for (int64_t tile = tile_begin; tile < tile_end; ++tile) {
+    alignas(64) float acc[kRows] = {};
+    const uint8_t* block = w.data + tile * w.groups * w.block_bytes;
+    for (int64_t g = 0; g < w.groups; ++g, block += w.block_bytes) {
+      GemvBlock<kBits, kKind, kVecs>(block, w, t.lut + g * group_table_bytes, t.unit[g],
+                                     t.act_sum[g], acc);
+    }
+    const int64_t row0 = tile * kRows;
+    const int64_t valid = w.rows - row0 < kRows ? w.rows - row0 : kRows;
+    std::memcpy(y + row0, acc, static_cast<size_t>(valid) * sizeof(float));
+  }
+}
+
+template <int kBits, LookupKind kKind>
+void GemvTilesForRows(const LutWeights& w, const LutTables& t, int64_t begin, int64_t end,
+                      float* y) {
+  static_assert(64 % Ops::kBytes == 0, "a 64-row tile must be whole vectors");
+  if (w.tile_rows == 64) {
+    GemvTiles<kBits, kKind, 64 / Ops::kBytes>(w, t, begin, end, y);
+  } else {
+    GemvTiles<kBits, kKind, 128 / Ops::kBytes>(w, t, begin, end, y);
+  }
+}
+
+template <LookupKind kKind>
+void GemvTilesForKind(const LutWeights& w, const LutTables& t, int64_t begin, int64_t end,
+                      float* y) {
+  switch (w.bits) {
+    case 1: return GemvTilesForRows<1, kKind>(w, t, begin, end, y);
+    case 2: return GemvTilesForRows<2, kKind>(w, t, begin, end, y);
+    case 3: return GemvTilesForRows<3, kKind>(w, t, begin, end, y);
+    default: return GemvTilesForRows<4, kKind>(w, t, begin, end, y);
+  }
+}
+
+inline void GemvTilesAny(const LutWeights& w, const LutTables& t, LookupKind kind,
+                         int64_t begin, int64_t end, float* y) {
+  switch (kind) {
+    case LookupKind::kInt8: return GemvTilesForKind<LookupKind::kInt8>(w, t, begin, end, y);
+    case LookupKind::kInt8Avg: return GemvTilesForKind<LookupKind::kInt8Avg>(w, t, begin, end, y);
+    case LookupKind::kInt16: return GemvTilesForKind<LookupKind::kInt16>(w, t, begin, end, y);
+  }
+}
+
+inline const LutKernelSet kKernelSet = {Ops::kIsa, &BuildTablesF32, &BuildTablesI8,
+                                        &GemvTilesAny};
+
+}  // namespace tmac::kernels::TMAC_ISA_NS

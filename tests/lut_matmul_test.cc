@@ -1,0 +1,149 @@
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "reference.h"
+#include "tmac/error.h"
+#include "tmac/lut.h"
+#include "tmac/thread_pool.h"
+
+namespace tmac {
+namespace {
+
+// Error bound for int8 tables, derived:
+// Each chunk's table entries T (sums of +-x over 4 activations) are stored as round(T / ts), with
+// ts = (largest chunk |x0|+|x1|+|x2|+|x3| in the group) / 127, so each lookup is off by at most
+// 1/2 unit. A plane sums G/4 lookups (error <= G/8 units), planes are weighted 2^p
+// (sum 2^b - 1), and one unit of the weighted sum is worth s * ts / 2 in the output:
+//     |error of group g| <= |s_g| * ts_g * (2^b - 1) * G / 16.
+// The averaging mode merges each chunk pair as round((a + b) / 2), off by at most 1/2, which
+// doubled is one unit per pair and plane: (2^b - 1) * G / 8 more units, i.e. twice the bound.
+// fp32 rounding adds a relative 1e-4 of sum |w x|.
+double Int8TableBound(const QuantMatrix& w, const float* x, int64_t m, bool averaged) {
+  double bound = 0;
+  for (int64_t g = 0; g < w.groups_per_row(); ++g) {
+    double max_abs_sum = 0;
+    for (int64_t c = g * w.group; c < (g + 1) * w.group; c += 4) {
+      max_abs_sum = std::max(max_abs_sum, static_cast<double>(std::fabs(x[c]) + std::fabs(x[c + 1]) +
+                                                              std::fabs(x[c + 2]) + std::fabs(x[c + 3])));
+    }
+    const double ts = max_abs_sum / 127.0;
+    bound += std::fabs(w.scale(m, g)) * ts * ((1 << w.bits) - 1) * w.group / 16.0 * (averaged ? 2 : 1);
+  }
+  return bound * 1.001 + 1e-4 * testing::AbsDot(w, x, m) + 1e-6;
+}
+
+struct Case {
+  int bits, group, tile_rows;
+  bool symmetric;
+  int64_t rows, cols_in_groups, batch;
+};
+
+std::string Name(const Case& c) {
+  return "b" + std::to_string(c.bits) + "_g" + std::to_string(c.group) + "_t" + std::to_string(c.tile_rows) +
+         (c.symmetric ? "_sym" : "_zero") + "_m" + std::to_string(c.rows) + "_n" + std::to_string(c.batch);
+}
+
+class LutMatmulTest : public ::testing::TestWithParam<Case> {
+ protected:
+  void SetUp() override {
+    const Case c = GetParam();
+    source_ = testing::RandomQuantMatrix(c.rows, c.cols_in_groups * c.group, c.bits, c.group, c.symmetric,
+                                         static_cast<uint32_t>(c.bits * 1000 + c.group + c.rows));
+    packed_ = LutMatrix::Pack(source_, {c.bits, c.group, c.tile_rows, ScaleType::kF16});
+    stored_ = packed_.Unpack();  // the weights as stored (f16 scales)
+    x_ = testing::RandomVector(c.batch * source_.cols, 99 + static_cast<uint32_t>(c.bits));
+  }
+  std::vector<float> Run(TableMode mode, Isa isa, ThreadPool* pool = nullptr) const {
+    std::vector<float> y(static_cast<size_t>(GetParam().batch * source_.rows), -1.f);
+    LutMatmul(packed_, x_.data(), GetParam().batch, y.data(), {mode, isa, pool});
+    return y;
+  }
+
+  QuantMatrix source_, stored_;
+  LutMatrix packed_;
+  std::vector<float> x_;
+};
+
+TEST_P(LutMatmulTest, Int8TablesStayWithinTheDerivedBound) {
+  const Case c = GetParam();
+  const std::vector<double> ref = testing::ReferenceMatmul(stored_, x_.data(), c.batch);
+  for (bool averaged : {false, true}) {
+    for (Isa isa : SupportedIsas()) {
+      const auto y = Run(averaged ? TableMode::kInt8Fast : TableMode::kInt8, isa);
+      for (int64_t n = 0; n < c.batch; ++n) {
+        for (int64_t m = 0; m < c.rows; ++m) {
+          const size_t i = static_cast<size_t>(n * c.rows + m);
+          ASSERT_NEAR(y[i], ref[i], Int8TableBound(stored_, x_.data() + n * source_.cols, m, averaged))
+              << IsaName(isa) << (averaged ? " averaged" : "") << " row " << m << " batch " << n;
+        }
+      }
+    }
+  }
+}
+
+TEST_P(LutMatmulTest, EveryIsaAndThreadCountGivesIdenticalBits) {
+  ThreadPool two(2);
+  for (TableMode mode : {TableMode::kInt8, TableMode::kInt8Fast}) {
+    const auto expected = Run(mode, Isa::kScalar);
+    for (Isa isa : SupportedIsas()) {
+      EXPECT_EQ(Run(mode, isa), expected) << IsaName(isa);
+      EXPECT_EQ(Run(mode, isa, &two), expected) << IsaName(isa) << " on 2 threads";
+    }
+  }
+}
+
+TEST_P(LutMatmulTest, Int8ActivationsAreExact) {
+  const Case c = GetParam();
+  const Int8Activations xq = QuantizeActivations(x_.data(), c.batch, source_.cols);
+  const std::vector<float> expected = testing::ReferenceMatmulInt8(source_, xq, ScaleType::kF16);
+  ThreadPool two(2);
+  for (Isa isa : SupportedIsas()) {
+    for (ThreadPool* pool : {static_cast<ThreadPool*>(nullptr), &two}) {
+      std::vector<float> y(expected.size(), -1.f);
+      LutMatmulInt8(packed_, xq, y.data(), {TableMode::kInt8, isa, pool});
+      ASSERT_EQ(y, expected) << IsaName(isa) << (pool ? " on 2 threads" : "");
+    }
+  }
+}
+
+std::vector<Case> Cases() {
+  std::vector<Case> cases;
+  for (int bits = 1; bits <= 4; ++bits) {
+    for (int group : {32, 64, 128, 256}) {
+      for (bool symmetric : {true, false}) cases.push_back({bits, group, 64, symmetric, 67, 2, 1});
+    }
+    cases.push_back({bits, 128, 128, false, 130, 3, 1});  // two tiles of 128, one partial
+    cases.push_back({bits, 64, 64, false, 64, 1, 3});     // batch > 1 (mpGEMM)
+  }
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, LutMatmulTest, ::testing::ValuesIn(Cases()),
+                         [](const auto& info) { return Name(info.param); });
+
+TEST(LutMatmul, QuantizeActivationsUsesAbsmaxPerRow) {
+  const std::vector<float> x = {0.5f, -1.f, 0.25f, 0.f, 2.f, 1.f, -0.5f, 0.f};
+  const Int8Activations q = QuantizeActivations(x.data(), 2, 4);
+  EXPECT_FLOAT_EQ(q.scale[0], 1.f / 127.f);
+  EXPECT_FLOAT_EQ(q.scale[1], 2.f / 127.f);
+  EXPECT_EQ(q.q[1], -127);
+  EXPECT_EQ(q.q[0], 64);  // 63.5 rounds to even
+  EXPECT_EQ(q.q[4], 127);
+}
+
+TEST(LutMatmul, RejectsBadArguments) {
+  const QuantMatrix w = testing::RandomQuantMatrix(8, 64, 2, 32, true, 5);
+  const LutMatrix packed = LutMatrix::Pack(w, {2, 32, 64, ScaleType::kF16});
+  std::vector<float> x(64), y(8);
+  EXPECT_THROW(LutMatmul(packed, x.data(), 0, y.data()), Error);
+  EXPECT_THROW(LutMatmul(LutMatrix(), x.data(), 1, y.data()), Error);
+  const Int8Activations wrong = QuantizeActivations(x.data(), 2, 32);
+  EXPECT_THROW(LutMatmulInt8(packed, wrong, y.data()), Error);
+  EXPECT_THROW(ParseIsa("sse9"), Error);
+}
+
+}  // namespace
+}  // namespace tmac

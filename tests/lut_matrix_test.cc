@@ -1,0 +1,101 @@
+#include <gtest/gtest.h>
+
+#include "formats/lut_view.h"
+#include "reference.h"
+#include "tmac/error.h"
+#include "tmac/lut.h"
+
+namespace tmac {
+namespace {
+
+struct Case {
+  int bits, group, tile_rows;
+  bool symmetric;
+  ScaleType scale_type;
+};
+
+class LutMatrixRoundTrip : public ::testing::TestWithParam<Case> {};
+
+TEST_P(LutMatrixRoundTrip, UnpackInvertsPack) {
+  const Case c = GetParam();
+  const QuantMatrix w = testing::RandomQuantMatrix(/*rows=*/67, /*cols=*/3 * c.group, c.bits, c.group,
+                                                   c.symmetric, 17);
+  const LutMatrix packed = LutMatrix::Pack(w, {c.bits, c.group, c.tile_rows, c.scale_type});
+  EXPECT_EQ(packed.tiles(), (67 + c.tile_rows - 1) / c.tile_rows);
+  EXPECT_EQ(packed.bytes(), GeometryOf(packed).total_bytes);
+
+  const QuantMatrix back = packed.Unpack();
+  EXPECT_EQ(back.codes, w.codes);
+  ASSERT_EQ(back.scales.size(), w.scales.size());
+  for (size_t i = 0; i < w.scales.size(); ++i) {
+    EXPECT_EQ(back.scales[i], testing::Stored(w.scales[i], c.scale_type));
+  }
+  EXPECT_EQ(back.symmetric(), c.symmetric);
+  const float tolerance = c.scale_type == ScaleType::kF16 ? 2e-2f : 1e-5f;
+  for (size_t i = 0; i < w.zeros.size(); ++i) EXPECT_NEAR(back.zeros[i], w.zeros[i], tolerance);
+
+  // Packing what Unpack returned gives the same bytes again. (Zero points are stored as the bias
+  // s * (midpoint - z), so an f32 bias can come back one ulp off; compare codes and scales then.)
+  const LutMatrix again = LutMatrix::Pack(back, packed.layout());
+  ASSERT_EQ(again.bytes(), packed.bytes());
+  if (c.symmetric || c.scale_type == ScaleType::kF16) {
+    EXPECT_EQ(0, std::memcmp(again.data(), packed.data(), static_cast<size_t>(packed.bytes())));
+  } else {
+    const QuantMatrix twice = again.Unpack();
+    EXPECT_EQ(twice.codes, back.codes);
+    EXPECT_EQ(twice.scales, back.scales);
+  }
+  const LutMatrix copy = packed.Clone();
+  EXPECT_EQ(0, std::memcmp(copy.data(), packed.data(), static_cast<size_t>(packed.bytes())));
+}
+
+std::vector<Case> AllCases() {
+  std::vector<Case> cases;
+  for (int bits = 1; bits <= 4; ++bits) {
+    for (int group : {32, 64, 128, 256}) {
+      for (bool symmetric : {true, false}) {
+        cases.push_back({bits, group, 64, symmetric, ScaleType::kF16});
+      }
+    }
+    cases.push_back({bits, 128, 128, false, ScaleType::kF32});
+  }
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllLayouts, LutMatrixRoundTrip, ::testing::ValuesIn(AllCases()),
+                         [](const auto& info) {
+                           const Case& c = info.param;
+                           return "b" + std::to_string(c.bits) + "_g" + std::to_string(c.group) + "_t" +
+                                  std::to_string(c.tile_rows) + (c.symmetric ? "_sym" : "_zero") +
+                                  (c.scale_type == ScaleType::kF16 ? "_f16" : "_f32");
+                         });
+
+TEST(LutMatrix, ByteLayoutMatchesTheDocumentedOrder) {
+  // One row, one group of 32: codes chosen so each plane's nibbles are easy to read.
+  QuantMatrix w = testing::RandomQuantMatrix(1, 32, 2, 32, true, 3);
+  for (int k = 0; k < 32; ++k) w.codes[static_cast<size_t>(k)] = static_cast<uint8_t>(k % 4);
+  const LutMatrix packed = LutMatrix::Pack(w, {2, 32, 64, ScaleType::kF32});
+  // Codes 0,1,2,3 repeat: plane 0 bits are 0,1,0,1 -> nibble 0b1010, plane 1 bits 0,0,1,1 -> 0b1100.
+  for (int cp = 0; cp < 4; ++cp) {
+    EXPECT_EQ(packed.data()[(cp * 2 + 0) * 64], 0xAA) << cp;
+    EXPECT_EQ(packed.data()[(cp * 2 + 1) * 64], 0xCC) << cp;
+    EXPECT_EQ(packed.data()[(cp * 2 + 0) * 64 + 1], 0x00) << "padding row";
+  }
+  float scale;
+  std::memcpy(&scale, packed.data() + GeometryOf(packed).index_bytes, 4);
+  EXPECT_EQ(scale, w.scales[0]);
+}
+
+TEST(LutMatrix, RejectsLayoutsThatDoNotFit) {
+  const QuantMatrix w = testing::RandomQuantMatrix(8, 64, 2, 32, true, 4);
+  EXPECT_THROW(LutMatrix::Pack(w, {3, 32, 64, ScaleType::kF16}), Error);
+  EXPECT_THROW(LutMatrix::Pack(w, {2, 64, 64, ScaleType::kF16}), Error);
+  EXPECT_THROW(LutMatrix::Pack(w, {2, 32, 96, ScaleType::kF16}), Error);
+  QuantMatrix bad = w;
+  bad.codes.resize(3);
+  EXPECT_THROW(LutMatrix::Pack(bad, {2, 32, 64, ScaleType::kF16}), Error);
+  EXPECT_THROW(LutMatrix().Unpack(), Error);
+}
+
+}  // namespace
+}  // namespace tmac

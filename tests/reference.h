@@ -1,0 +1,104 @@
+// Reference computations for the kernel tests: simple loops, obviously right, no shortcuts.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "formats/half.h"
+#include "tmac/lut.h"
+#include "tmac/quant.h"
+
+namespace tmac::testing {
+
+// A random b-bit matrix with random scales and, unless symmetric, random zero points.
+inline QuantMatrix RandomQuantMatrix(int64_t rows, int64_t cols, int bits, int group, bool symmetric,
+                                     uint32_t seed) {
+  std::mt19937 rng(seed);
+  QuantMatrix w;
+  w.rows = rows;
+  w.cols = cols;
+  w.bits = bits;
+  w.group = group;
+  std::uniform_int_distribution<int> code(0, (1 << bits) - 1);
+  w.codes.resize(static_cast<size_t>(rows * cols));
+  for (auto& c : w.codes) c = static_cast<uint8_t>(code(rng));
+  std::uniform_real_distribution<float> scale(0.01f, 0.1f), zero(0.f, static_cast<float>((1 << bits) - 1));
+  w.scales.resize(static_cast<size_t>(rows * (cols / group)));
+  for (auto& s : w.scales) s = scale(rng);
+  if (!symmetric) {
+    w.zeros.resize(w.scales.size());
+    for (auto& z : w.zeros) z = zero(rng);
+  }
+  return w;
+}
+
+inline std::vector<float> RandomVector(int64_t n, uint32_t seed, float lo = -1.f, float hi = 1.f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+// y[n][m] = sum_k w[m][k] x[n][k] in double over the dequantized weights.
+inline std::vector<double> ReferenceMatmul(const QuantMatrix& w, const float* x, int64_t batch) {
+  std::vector<double> y(static_cast<size_t>(batch * w.rows));
+  for (int64_t n = 0; n < batch; ++n) {
+    for (int64_t m = 0; m < w.rows; ++m) {
+      double sum = 0;
+      for (int64_t k = 0; k < w.cols; ++k) sum += static_cast<double>(w.Weight(m, k)) * x[n * w.cols + k];
+      y[static_cast<size_t>(n * w.rows + m)] = sum;
+    }
+  }
+  return y;
+}
+
+// sum_k |w[m][k] x[k]|: the scale of fp32 rounding error in a dot product.
+inline double AbsDot(const QuantMatrix& w, const float* x, int64_t m) {
+  double sum = 0;
+  for (int64_t k = 0; k < w.cols; ++k) sum += std::fabs(static_cast<double>(w.Weight(m, k)) * x[k]);
+  return sum;
+}
+
+// A scale or zero term as the packed matrix stores it.
+inline float Stored(float v, ScaleType type) {
+  return type == ScaleType::kF16 ? HalfToFloat(FloatToHalf(v)) : v;
+}
+
+// The int8-activation product computed in integers from the unpacked codes, then the float
+// epilogue of docs/kernels.md in the kernels' order of operations:
+//   I_g = sum_{k in g} (2 q_k - (2^b - 1)) * xq_k                       (exact)
+//   y  += ((float(I_g) * (xs / 2)) * s_g) + (bias_g * (xs * float(sum_{k in g} xq_k)))
+// with s_g and bias_g = s_g * ((2^b - 1) / 2 - z_g) rounded as stored.
+inline std::vector<float> ReferenceMatmulInt8(const QuantMatrix& w, const Int8Activations& x, ScaleType type) {
+  const int64_t groups = w.groups_per_row();
+  const int levels = (1 << w.bits) - 1;
+  std::vector<float> y(static_cast<size_t>(x.batch * w.rows));
+  for (int64_t n = 0; n < x.batch; ++n) {
+    const int8_t* q = x.q.data() + n * x.cols;
+    const float xs = x.scale[static_cast<size_t>(n)];
+    for (int64_t m = 0; m < w.rows; ++m) {
+      float acc = 0.f;
+      for (int64_t g = 0; g < groups; ++g) {
+        int64_t dot = 0, sum = 0;
+        for (int64_t k = g * w.group; k < (g + 1) * w.group; ++k) {
+          dot += (2 * static_cast<int64_t>(w.code(m, k)) - levels) * q[k];
+          sum += q[k];
+        }
+        const float s = Stored(w.scale(m, g), type);
+        float term = static_cast<float>(dot) * (0.5f * xs) * s;
+        if (!w.symmetric()) {
+          const float bias = Stored(w.scale(m, g) * (0.5f * static_cast<float>(levels) - w.zero(m, g)), type);
+          term = term + bias * (xs * static_cast<float>(sum));
+        }
+        acc = acc + term;
+      }
+      y[static_cast<size_t>(n * w.rows + m)] = acc;
+    }
+  }
+  return y;
+}
+
+}  // namespace tmac::testing
