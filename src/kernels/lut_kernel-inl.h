@@ -23,45 +23,20 @@
 
 namespace tmac::kernels::TMAC_ISA_NS {
 
-// One 16-entry table per chunk of 4 activations x0..x3. Entry p = sum_j s_j x_j with
-// s_j = +1 when bit j of p is set, else -1 (bit planes read as +-1, see docs/kernels.md).
-// Mirror consolidation: entries 15-p = -entry p, so only the 8 entries with bit 3 clear are
-// computed; quantization rounds to nearest even, an odd function, so the mirror stays exact.
-inline void BuildChunkTableI8(const float* x, float inv_scale, bool biased, uint8_t* out) {
-  for (int p = 0; p < 8; ++p) {
-    const float e = ((p & 1) ? x[0] : -x[0]) + ((p & 2) ? x[1] : -x[1]) +
-                    ((p & 4) ? x[2] : -x[2]) - x[3];
-    float q = std::nearbyint(e * inv_scale);
-    q = q > 127.f ? 127.f : (q < -127.f ? -127.f : q);
-    const int v = static_cast<int>(q);
-    const int bias = biased ? 128 : 0;
-    out[p] = static_cast<uint8_t>(v + bias);
-    out[15 - p] = static_cast<uint8_t>(-v + bias);
-  }
-}
-
+// Tables from fp32 activations. Per group: one table scale (the largest chunk |x0|+|x1|+|x2|+|x3|
+// maps to 127, so no entry overflows int8) and the activation sum. The ops fix the order of
+// every float operation, so all ISAs produce the same bits (ops_scalar.h defines it).
 inline void BuildTablesF32(const float* x, int64_t k, int group, LookupKind kind, uint8_t* lut,
                            float* unit, float* act_sum) {
   const int chunks = group / kChunk;
   const bool biased = kind == LookupKind::kInt8Avg;
   for (int64_t g = 0; g < k / group; ++g) {
     const float* xg = x + g * group;
-    float max_abs_sum = 0.f, sum = 0.f;
-    for (int c = 0; c < chunks; ++c) {
-      const float* xc = xg + c * kChunk;
-      const float s = std::fabs(xc[0]) + std::fabs(xc[1]) + std::fabs(xc[2]) + std::fabs(xc[3]);
-      max_abs_sum = s > max_abs_sum ? s : max_abs_sum;
-    }
-    for (int i = 0; i < group; ++i) sum += xg[i];
-    // One table scale per group: every entry is at most the chunk's absolute sum, so the
-    // largest maps to 127.
+    const float max_abs_sum = Ops::MaxChunkAbsSum(xg, chunks);
     const float scale = max_abs_sum > 0.f ? max_abs_sum / 127.f : 1.f;
     unit[g] = 0.5f * scale;
-    act_sum[g] = sum;
-    const float inv = 1.f / scale;
-    for (int c = 0; c < chunks; ++c) {
-      BuildChunkTableI8(xg + c * kChunk, inv, biased, lut + (g * chunks + c) * kTableEntries);
-    }
+    act_sum[g] = Ops::Sum(xg, group);
+    Ops::ChunkTables(xg, chunks, 1.f / scale, biased, lut + g * chunks * kTableEntries);
   }
 }
 
@@ -92,7 +67,7 @@ inline void BuildTablesI8(const int8_t* q, float scale, int64_t k, int group, ui
 
 // Distance ahead of the current load at which weight bytes are prefetched: the machine's
 // hardware prefetchers hide little, so streaming from DRAM needs this (docs/kernels.md).
-inline constexpr int kPrefetchBytes = 1024;
+inline constexpr int kPrefetchBytes = 2048;
 
 // Integer sums I[r] = sum_p 2^p * sum_c T_c[nibble] for one (tile, group) block, then the float
 // epilogue y[r] += (I[r] * unit) * scale[r] + bias[r] * act_sum.
@@ -135,10 +110,22 @@ inline void GemvBlock(const uint8_t* block, const LutWeights& w, const uint8_t* 
     }
   }
 
+  // Weighted plane sum: in int16 while it cannot overflow (one pair adds at most kPairMax per
+  // plane), else each plane is widened to int32 first.
+  constexpr int kPairMax = kKind == LookupKind::kInt16 ? 2 * 508 : (kKind == LookupKind::kInt8Avg ? 255 : 2 * 127);
   alignas(64) int32_t sums[kRows] = {};
-  for (int p = 0; p < kBits; ++p) {
+  if (((1 << kBits) - 1) * kPairMax * pairs <= 32767) {
     for (int v = 0; v < kVecs; ++v) {
-      Ops::AccumulateRows(acc[p][v][0], acc[p][v][1], p, sums + v * Ops::kBytes);
+      I16 a = acc[0][v][0], b = acc[0][v][1];
+      for (int p = 1; p < kBits; ++p) {
+        a = Ops::Add(a, Ops::ShiftLeft(acc[p][v][0], p));
+        b = Ops::Add(b, Ops::ShiftLeft(acc[p][v][1], p));
+      }
+      Ops::AccumulateRows(a, b, 0, sums + v * Ops::kBytes);
+    }
+  } else {
+    for (int p = 0; p < kBits; ++p) {
+      for (int v = 0; v < kVecs; ++v) Ops::AccumulateRows(acc[p][v][0], acc[p][v][1], p, sums + v * Ops::kBytes);
     }
   }
   if constexpr (kKind == LookupKind::kInt8Avg) {

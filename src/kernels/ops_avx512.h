@@ -22,6 +22,7 @@ struct Ops {
   }
   static I16 Zero() { return _mm512_setzero_si512(); }
   static I16 Add(I16 a, I16 b) { return _mm512_add_epi16(a, b); }
+  static I16 ShiftLeft(I16 a, int shift) { return _mm512_sll_epi16(a, _mm_cvtsi32_si128(shift)); }
 
   static void Nibbles(U8 x, U8& lo, U8& hi) {
     const __m512i mask = _mm512_set1_epi8(0x0F);
@@ -74,6 +75,78 @@ struct Ops {
       const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i));
       _mm512_storeu_ps(out + i, _mm512_cvtph_ps(h));
     }
+  }
+
+  // Table construction: same operations in the same order as ops_scalar.h.
+  static float MaxChunkAbsSum(const float* x, int chunks) {
+    __m512 best = _mm512_setzero_ps();
+    for (int c = 0; c < chunks; c += 4) {  // 4 chunks = 4 128-bit lanes
+      const __m512 a = _mm512_abs_ps(_mm512_loadu_ps(x + 4 * c));
+      const __m512 s = _mm512_add_ps(
+          _mm512_add_ps(_mm512_add_ps(_mm512_permute_ps(a, 0x00), _mm512_permute_ps(a, 0x55)),
+                        _mm512_permute_ps(a, 0xAA)),
+          _mm512_permute_ps(a, 0xFF));
+      best = _mm512_max_ps(best, s);
+    }
+    return _mm512_reduce_max_ps(best);
+  }
+  static float Sum(const float* x, int n) {
+    __m512 lanes = _mm512_setzero_ps();
+    for (int i = 0; i < n; i += 16) lanes = _mm512_add_ps(lanes, _mm512_loadu_ps(x + i));
+    alignas(64) float l[16];
+    _mm512_store_ps(l, lanes);
+    float total = 0.f;
+    for (float lane : l) total += lane;
+    return total;
+  }
+  // Two chunks per step: lanes 0-7 hold entries 0-7 of the first chunk, lanes 8-15 the second's.
+  static void ChunkTables(const float* x, int chunks, float inv_scale, bool biased, uint8_t* out) {
+    const __m512i pick0 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4);
+    const __m512i sign = _mm512_set1_epi32(static_cast<int>(0x80000000u));
+    const __m512i entry = _mm512_and_si512(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7),
+                                           _mm512_set1_epi32(7));
+    // s_j = -1 (sign bit set) where bit j of the entry is clear.
+    __m512 neg[3];
+    for (int j = 0; j < 3; ++j) {
+      const __mmask16 clear = _mm512_testn_epi32_mask(entry, _mm512_set1_epi32(1 << j));
+      neg[j] = _mm512_castsi512_ps(_mm512_maskz_mov_epi32(clear, sign));
+    }
+    const __m512i reverse = _mm512_setr_epi32(7, 6, 5, 4, 3, 2, 1, 0, 15, 14, 13, 12, 11, 10, 9, 8);
+    const __m512 inv = _mm512_set1_ps(inv_scale);
+    const __m512i lim = _mm512_set1_epi32(127);
+    const __m128i flip = _mm_set1_epi8(static_cast<char>(biased ? 0x80 : 0));
+    for (int c = 0; c < chunks; c += 2, x += 8, out += 32) {
+      const __m512 v = _mm512_castps256_ps512(_mm256_loadu_ps(x));
+      __m512 x_j[4];  // x_j of each chunk, broadcast over its 8 lanes
+      for (int j = 0; j < 4; ++j) x_j[j] = _mm512_permutexvar_ps(_mm512_add_epi32(pick0, _mm512_set1_epi32(j)), v);
+      const __m512 e = _mm512_sub_ps(
+          _mm512_add_ps(_mm512_add_ps(_mm512_xor_ps(x_j[0], neg[0]), _mm512_xor_ps(x_j[1], neg[1])),
+                        _mm512_xor_ps(x_j[2], neg[2])),
+          x_j[3]);
+      __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(e, inv));
+      q = _mm512_min_epi32(_mm512_max_epi32(q, _mm512_sub_epi32(_mm512_setzero_si512(), lim)), lim);
+      const __m512i mirrored = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_permutexvar_epi32(reverse, q));
+      const __m128i lo = _mm512_cvtepi32_epi8(q), hi = _mm512_cvtepi32_epi8(mirrored);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm_xor_si128(_mm_unpacklo_epi64(lo, hi), flip));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16), _mm_xor_si128(_mm_unpackhi_epi64(lo, hi), flip));
+    }
+  }
+
+  // Ternary (TL2) ops --------------------------------------------------------------------------
+  template <int kSlot>
+  static void LookupSignedI8(U8 x, U8 signs, U8 tlo, U8 thi, I16& a, I16& b) {
+    const __m512i mask = _mm512_set1_epi8(0x0F), zero = _mm512_setzero_si512();
+    const __m512i lo = _mm512_and_si512(x, mask);
+    const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(x, 4), mask);
+    // The sign bits become mask registers; a masked subtract from zero negates those slots.
+    const __mmask64 n0 = _mm512_test_epi8_mask(signs, _mm512_set1_epi8(static_cast<char>(1 << (2 * kSlot))));
+    const __mmask64 n1 = _mm512_test_epi8_mask(signs, _mm512_set1_epi8(static_cast<char>(2 << (2 * kSlot))));
+    const __m512i e0 = _mm512_shuffle_epi8(tlo, lo), e1 = _mm512_shuffle_epi8(thi, hi);
+    const __m512i r0 = _mm512_mask_sub_epi8(e0, n0, zero, e0);
+    const __m512i r1 = _mm512_mask_sub_epi8(e1, n1, zero, e1);
+    const __m512i ones = _mm512_set1_epi8(1);
+    a = _mm512_maddubs_epi16(ones, _mm512_unpacklo_epi8(r0, r1));
+    b = _mm512_maddubs_epi16(ones, _mm512_unpackhi_epi8(r0, r1));
   }
 };
 

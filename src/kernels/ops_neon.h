@@ -20,6 +20,7 @@ struct Ops {
   static U8 LoadTable(const uint8_t* p) { return vld1q_u8(p); }
   static I16 Zero() { return vdupq_n_s16(0); }
   static I16 Add(I16 a, I16 b) { return vaddq_s16(a, b); }
+  static I16 ShiftLeft(I16 a, int shift) { return vshlq_s16(a, vdupq_n_s16(static_cast<int16_t>(shift))); }
 
   static void Nibbles(U8 x, U8& lo, U8& hi) {
     lo = vandq_u8(x, vdupq_n_u8(0x0F));
@@ -61,6 +62,71 @@ struct Ops {
     for (int i = 0; i < n; i += 4) {
       vst1q_f32(out + i, vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(in + i))));
     }
+  }
+
+  // Table construction: same operations in the same order as ops_scalar.h.
+  static float MaxChunkAbsSum(const float* x, int chunks) {
+    float32x4_t best = vdupq_n_f32(0.f);
+    for (int c = 0; c < chunks; ++c) {  // one chunk per vector; lane 0 of s is the chunk's sum
+      const float32x4_t a = vabsq_f32(vld1q_f32(x + 4 * c));
+      const float32x4_t s = vaddq_f32(vaddq_f32(vaddq_f32(vdupq_laneq_f32(a, 0), vdupq_laneq_f32(a, 1)),
+                                                vdupq_laneq_f32(a, 2)),
+                                      vdupq_laneq_f32(a, 3));
+      best = vmaxq_f32(best, s);
+    }
+    return vgetq_lane_f32(best, 0);
+  }
+  static float Sum(const float* x, int n) {
+    float32x4_t lanes[4] = {vdupq_n_f32(0.f), vdupq_n_f32(0.f), vdupq_n_f32(0.f), vdupq_n_f32(0.f)};
+    for (int i = 0; i < n; i += 16) {
+      for (int j = 0; j < 4; ++j) lanes[j] = vaddq_f32(lanes[j], vld1q_f32(x + i + 4 * j));
+    }
+    float l[16];
+    for (int j = 0; j < 4; ++j) vst1q_f32(l + 4 * j, lanes[j]);
+    float total = 0.f;
+    for (float lane : l) total += lane;
+    return total;
+  }
+  // One chunk per step: entries 0-3 and 4-7 in two vectors.
+  static void ChunkTables(const float* x, int chunks, float inv_scale, bool biased, uint8_t* out) {
+    // s_j = -1 (sign bit set) where bit j of the entry index is clear.
+    const uint32_t s = 0x80000000u;
+    const uint32_t neg0_bits[4] = {s, 0, s, 0}, neg1_bits[4] = {s, s, 0, 0};
+    const uint32x4_t neg0 = vld1q_u32(neg0_bits), neg1 = vld1q_u32(neg1_bits);
+    const uint32x4_t neg2[2] = {vdupq_n_u32(s), vdupq_n_u32(0)};
+    const int8x8_t flip = vdup_n_s8(static_cast<int8_t>(biased ? -128 : 0));
+    for (int c = 0; c < chunks; ++c, x += 4, out += 16) {
+      const uint32x4_t x0 = vreinterpretq_u32_f32(vdupq_n_f32(x[0]));
+      const uint32x4_t x1 = vreinterpretq_u32_f32(vdupq_n_f32(x[1]));
+      const uint32x4_t x2 = vreinterpretq_u32_f32(vdupq_n_f32(x[2]));
+      int32x4_t q[2];
+      for (int h = 0; h < 2; ++h) {
+        const float32x4_t e = vsubq_f32(
+            vaddq_f32(vaddq_f32(vreinterpretq_f32_u32(veorq_u32(x0, neg0)), vreinterpretq_f32_u32(veorq_u32(x1, neg1))),
+                      vreinterpretq_f32_u32(veorq_u32(x2, neg2[h]))),
+            vdupq_n_f32(x[3]));
+        q[h] = vmaxq_s32(vminq_s32(vcvtnq_s32_f32(vmulq_f32(e, vdupq_n_f32(inv_scale))), vdupq_n_s32(127)),
+                         vdupq_n_s32(-127));
+      }
+      const int8x8_t t = vqmovn_s16(vcombine_s16(vqmovn_s32(q[0]), vqmovn_s32(q[1])));
+      const int8x8_t mirrored = vneg_s8(vrev64_s8(t));
+      vst1q_u8(out, vreinterpretq_u8_s8(vcombine_s8(veor_s8(t, flip), veor_s8(mirrored, flip))));
+    }
+  }
+
+  // Ternary (TL2) ops --------------------------------------------------------------------------
+  template <int kSlot>
+  static void LookupSignedI8(U8 x, U8 signs, U8 tlo, U8 thi, I16& a, I16& b) {
+    const uint8x16_t lo = vandq_u8(x, vdupq_n_u8(0x0F)), hi = vshrq_n_u8(x, 4);
+    // (e ^ m) - m with m = -1 where the sign bit is set (VTST) and 0 elsewhere negates exactly.
+    const int8x16_t m0 = vreinterpretq_s8_u8(vtstq_u8(signs, vdupq_n_u8(1 << (2 * kSlot))));
+    const int8x16_t m1 = vreinterpretq_s8_u8(vtstq_u8(signs, vdupq_n_u8(2 << (2 * kSlot))));
+    const int8x16_t e0 = vreinterpretq_s8_u8(vqtbl1q_u8(tlo, lo));
+    const int8x16_t e1 = vreinterpretq_s8_u8(vqtbl1q_u8(thi, hi));
+    const int8x16_t r0 = vsubq_s8(veorq_s8(e0, m0), m0);
+    const int8x16_t r1 = vsubq_s8(veorq_s8(e1, m1), m1);
+    a = vaddl_s8(vget_low_s8(r0), vget_low_s8(r1));
+    b = vaddl_high_s8(r0, r1);
   }
 };
 

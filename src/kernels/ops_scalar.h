@@ -7,6 +7,7 @@
 // 16-byte lane.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -34,6 +35,10 @@ struct Ops {
   static I16 Zero() { return I16{}; }
   static I16 Add(I16 a, I16 b) {
     for (int i = 0; i < 8; ++i) a.v[i] = static_cast<int16_t>(a.v[i] + b.v[i]);
+    return a;
+  }
+  static I16 ShiftLeft(I16 a, int shift) {
+    for (int i = 0; i < 8; ++i) a.v[i] = static_cast<int16_t>(a.v[i] * (1 << shift));
     return a;
   }
 
@@ -67,6 +72,64 @@ struct Ops {
     }
   }
   static void HalfToFloat(const uint16_t* in, float* out, int n);
+
+  // Table construction from fp32 activations. These fix the order of every float operation;
+  // SIMD versions follow it exactly so all ISAs build identical tables.
+  //
+  // max over chunks c of ((|x0| + |x1|) + |x2|) + |x3|.
+  static float MaxChunkAbsSum(const float* x, int chunks) {
+    float best = 0.f;
+    for (int c = 0; c < chunks; ++c) {
+      const float* xc = x + 4 * c;
+      const float s = ((std::fabs(xc[0]) + std::fabs(xc[1])) + std::fabs(xc[2])) + std::fabs(xc[3]);
+      best = s > best ? s : best;
+    }
+    return best;
+  }
+  // Sum of n (a multiple of 16) values as 16 running lane sums, lane j over x[16i + j], then
+  // the lanes added in order 0..15.
+  static float Sum(const float* x, int n) {
+    float lanes[16] = {};
+    for (int i = 0; i < n; i += 16) {
+      for (int j = 0; j < 16; ++j) lanes[j] += x[i + j];
+    }
+    float total = 0.f;
+    for (float lane : lanes) total += lane;
+    return total;
+  }
+  // One 16-entry table per chunk of 4 activations. Entry p = sum_j s_j x_j with s_j = +1 when
+  // bit j of p is set, else -1, evaluated as ((s0 x0 + s1 x1) + s2 x2) - x3 for p < 8, then
+  // round-to-nearest-even of (entry * inv_scale), clamped to +-127. Mirror consolidation: entry
+  // 15 - p = -entry p, so only the 8 entries with bit 3 clear are computed (the rounding is odd,
+  // so the mirror stays exact). `biased` stores entry + 128 as uint8 (for the averaging lookup).
+  static void ChunkTables(const float* x, int chunks, float inv_scale, bool biased, uint8_t* out) {
+    for (int c = 0; c < chunks; ++c, x += 4, out += 16) {
+      for (int p = 0; p < 8; ++p) {
+        const float e = (((p & 1) ? x[0] : -x[0]) + ((p & 2) ? x[1] : -x[1]) + ((p & 4) ? x[2] : -x[2])) - x[3];
+        float q = std::nearbyint(e * inv_scale);
+        q = q > 127.f ? 127.f : (q < -127.f ? -127.f : q);
+        const int v = static_cast<int>(q), bias = biased ? 128 : 0;
+        out[p] = static_cast<uint8_t>(v + bias);
+        out[15 - p] = static_cast<uint8_t>(-v + bias);
+      }
+    }
+  }
+
+  // Ternary (TL2) ops --------------------------------------------------------------------------
+  //
+  // LookupI8 with signs: slot i's low-nibble entry is negated when bit 2 kSlot of signs[i] is
+  // set, its high-nibble entry when bit 2 kSlot + 1 is. Entries are within [-127, 127], so
+  // their negations are too.
+  template <int kSlot>
+  static void LookupSignedI8(U8 x, U8 signs, U8 lo, U8 hi, I16& a, I16& b) {
+    for (int i = 0; i < 16; ++i) {
+      int e0 = static_cast<int8_t>(lo.v[x.v[i] & 15]);
+      int e1 = static_cast<int8_t>(hi.v[x.v[i] >> 4]);
+      if ((signs.v[i] >> (2 * kSlot)) & 1) e0 = -e0;
+      if ((signs.v[i] >> (2 * kSlot + 1)) & 1) e1 = -e1;
+      (i < 8 ? a : b).v[i & 7] = static_cast<int16_t>(e0 + e1);
+    }
+  }
 };
 
 inline void Ops::HalfToFloat(const uint16_t* in, float* out, int n) {
