@@ -39,11 +39,13 @@ struct Case {
   int bits, group, tile_rows;
   bool symmetric;
   int64_t rows, cols_in_groups, batch;
+  IndexOrder order;
 };
 
 std::string Name(const Case& c) {
   return "b" + std::to_string(c.bits) + "_g" + std::to_string(c.group) + "_t" + std::to_string(c.tile_rows) +
-         (c.symmetric ? "_sym" : "_zero") + "_m" + std::to_string(c.rows) + "_n" + std::to_string(c.batch);
+         (c.symmetric ? "_sym" : "_zero") + "_m" + std::to_string(c.rows) + "_n" + std::to_string(c.batch) +
+         (c.order == IndexOrder::kChunkQuads ? "_quads" : "_pairs");
 }
 
 class LutMatmulTest : public ::testing::TestWithParam<Case> {
@@ -52,7 +54,10 @@ class LutMatmulTest : public ::testing::TestWithParam<Case> {
     const Case c = GetParam();
     source_ = testing::RandomQuantMatrix(c.rows, c.cols_in_groups * c.group, c.bits, c.group, c.symmetric,
                                          static_cast<uint32_t>(c.bits * 1000 + c.group + c.rows));
-    packed_ = LutMatrix::Pack(source_, {c.bits, c.group, c.tile_rows, ScaleType::kF16});
+    packed_ = LutMatrix::Pack(source_, {c.bits, c.group, c.tile_rows, ScaleType::kF16, c.order});
+    for (Isa isa : SupportedIsas()) {
+      if (IsaReadsOrder(isa, c.order)) isas_.push_back(isa);
+    }
     stored_ = packed_.Unpack();  // the weights as stored (f16 scales)
     x_ = testing::RandomVector(c.batch * source_.cols, 99 + static_cast<uint32_t>(c.bits));
   }
@@ -62,6 +67,7 @@ class LutMatmulTest : public ::testing::TestWithParam<Case> {
     return y;
   }
 
+  std::vector<Isa> isas_;  // the supported ISAs that read this index order
   QuantMatrix source_, stored_;
   LutMatrix packed_;
   std::vector<float> x_;
@@ -71,7 +77,7 @@ TEST_P(LutMatmulTest, Int8TablesStayWithinTheDerivedBound) {
   const Case c = GetParam();
   const std::vector<double> ref = testing::ReferenceMatmul(stored_, x_.data(), c.batch);
   for (bool averaged : {false, true}) {
-    for (Isa isa : SupportedIsas()) {
+    for (Isa isa : isas_) {
       const auto y = Run(averaged ? TableMode::kInt8Fast : TableMode::kInt8, isa);
       for (int64_t n = 0; n < c.batch; ++n) {
         for (int64_t m = 0; m < c.rows; ++m) {
@@ -88,7 +94,7 @@ TEST_P(LutMatmulTest, EveryIsaAndThreadCountGivesIdenticalBits) {
   ThreadPool two(2);
   for (TableMode mode : {TableMode::kInt8, TableMode::kInt8Fast}) {
     const auto expected = Run(mode, Isa::kScalar);
-    for (Isa isa : SupportedIsas()) {
+    for (Isa isa : isas_) {
       EXPECT_EQ(Run(mode, isa), expected) << IsaName(isa);
       EXPECT_EQ(Run(mode, isa, &two), expected) << IsaName(isa) << " on 2 threads";
     }
@@ -100,7 +106,7 @@ TEST_P(LutMatmulTest, Int8ActivationsAreExact) {
   const Int8Activations xq = QuantizeActivations(x_.data(), c.batch, source_.cols);
   const std::vector<float> expected = testing::ReferenceMatmulInt8(source_, xq, ScaleType::kF16);
   ThreadPool two(2);
-  for (Isa isa : SupportedIsas()) {
+  for (Isa isa : isas_) {
     for (ThreadPool* pool : {static_cast<ThreadPool*>(nullptr), &two}) {
       std::vector<float> y(expected.size(), -1.f);
       LutMatmulInt8(packed_, xq, y.data(), {TableMode::kInt8, isa, pool});
@@ -113,10 +119,16 @@ std::vector<Case> Cases() {
   std::vector<Case> cases;
   for (int bits = 1; bits <= 4; ++bits) {
     for (int group : {32, 64, 128, 256}) {
-      for (bool symmetric : {true, false}) cases.push_back({bits, group, 64, symmetric, 67, 2, 1});
+      for (bool symmetric : {true, false}) {
+        for (IndexOrder order : {IndexOrder::kChunkPairs, IndexOrder::kChunkQuads}) {
+          cases.push_back({bits, group, 64, symmetric, 67, 2, 1, order});
+        }
+      }
     }
-    cases.push_back({bits, 128, 128, false, 130, 3, 1});  // two tiles of 128, one partial
-    cases.push_back({bits, 64, 64, false, 64, 1, 3});     // batch > 1 (mpGEMM)
+    for (IndexOrder order : {IndexOrder::kChunkPairs, IndexOrder::kChunkQuads}) {
+      cases.push_back({bits, 128, 128, false, 130, 3, 1, order});  // two tiles of 128, one partial
+      cases.push_back({bits, 64, 64, false, 64, 1, 3, order});     // batch > 1 (mpGEMM)
+    }
   }
   return cases;
 }
@@ -143,6 +155,11 @@ TEST(LutMatmul, RejectsBadArguments) {
   const Int8Activations wrong = QuantizeActivations(x.data(), 2, 32);
   EXPECT_THROW(LutMatmulInt8(packed, wrong, y.data()), Error);
   EXPECT_THROW(ParseIsa("sse9"), Error);
+  for (Isa isa : SupportedIsas()) {
+    if (IsaReadsOrder(isa, IndexOrder::kChunkQuads)) continue;
+    const LutMatrix quads = LutMatrix::Pack(w, {2, 32, 64, ScaleType::kF16, IndexOrder::kChunkQuads});
+    EXPECT_THROW(LutMatmul(quads, x.data(), 1, y.data(), {TableMode::kInt8, isa, nullptr}), Error) << IsaName(isa);
+  }
 }
 
 }  // namespace

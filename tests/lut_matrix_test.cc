@@ -12,6 +12,7 @@ struct Case {
   int bits, group, tile_rows;
   bool symmetric;
   ScaleType scale_type;
+  IndexOrder order;
 };
 
 class LutMatrixRoundTrip : public ::testing::TestWithParam<Case> {};
@@ -20,7 +21,7 @@ TEST_P(LutMatrixRoundTrip, UnpackInvertsPack) {
   const Case c = GetParam();
   const QuantMatrix w = testing::RandomQuantMatrix(/*rows=*/67, /*cols=*/3 * c.group, c.bits, c.group,
                                                    c.symmetric, 17);
-  const LutMatrix packed = LutMatrix::Pack(w, {c.bits, c.group, c.tile_rows, c.scale_type});
+  const LutMatrix packed = LutMatrix::Pack(w, {c.bits, c.group, c.tile_rows, c.scale_type, c.order});
   EXPECT_EQ(packed.tiles(), (67 + c.tile_rows - 1) / c.tile_rows);
   EXPECT_EQ(packed.bytes(), GeometryOf(packed).total_bytes);
 
@@ -54,10 +55,13 @@ std::vector<Case> AllCases() {
   for (int bits = 1; bits <= 4; ++bits) {
     for (int group : {32, 64, 128, 256}) {
       for (bool symmetric : {true, false}) {
-        cases.push_back({bits, group, 64, symmetric, ScaleType::kF16});
+        for (IndexOrder order : {IndexOrder::kChunkPairs, IndexOrder::kChunkQuads}) {
+          cases.push_back({bits, group, 64, symmetric, ScaleType::kF16, order});
+        }
       }
     }
-    cases.push_back({bits, 128, 128, false, ScaleType::kF32});
+    cases.push_back({bits, 128, 128, false, ScaleType::kF32, IndexOrder::kChunkPairs});
+    cases.push_back({bits, 128, 128, false, ScaleType::kF32, IndexOrder::kChunkQuads});
   }
   return cases;
 }
@@ -67,7 +71,8 @@ INSTANTIATE_TEST_SUITE_P(AllLayouts, LutMatrixRoundTrip, ::testing::ValuesIn(All
                            const Case& c = info.param;
                            return "b" + std::to_string(c.bits) + "_g" + std::to_string(c.group) + "_t" +
                                   std::to_string(c.tile_rows) + (c.symmetric ? "_sym" : "_zero") +
-                                  (c.scale_type == ScaleType::kF16 ? "_f16" : "_f32");
+                                  (c.scale_type == ScaleType::kF16 ? "_f16" : "_f32") +
+                                  (c.order == IndexOrder::kChunkQuads ? "_quads" : "_pairs");
                          });
 
 TEST(LutMatrix, ByteLayoutMatchesTheDocumentedOrder) {
@@ -84,6 +89,24 @@ TEST(LutMatrix, ByteLayoutMatchesTheDocumentedOrder) {
   float scale;
   std::memcpy(&scale, packed.data() + GeometryOf(packed).index_bytes, 4);
   EXPECT_EQ(scale, w.scales[0]);
+
+  // Quads: byte k of the row's dword in octet 0 holds chunks k (low) and 4 + k (high).
+  const LutMatrix quads = LutMatrix::Pack(w, {2, 32, 64, ScaleType::kF32, IndexOrder::kChunkQuads});
+  for (int k = 0; k < 4; ++k) {
+    EXPECT_EQ(quads.data()[(0 * 64 + 0) * 4 + k], 0xAA) << k;  // plane 0, row 0
+    EXPECT_EQ(quads.data()[(1 * 64 + 0) * 4 + k], 0xCC) << k;  // plane 1, row 0
+    EXPECT_EQ(quads.data()[(0 * 64 + 1) * 4 + k], 0x00) << "padding row";
+  }
+}
+
+TEST(LutMatrix, DefaultLayoutFitsTheIsa) {
+  for (Isa isa : SupportedIsas()) {
+    const LutLayout layout = DefaultLutLayout(3, 64, isa);
+    EXPECT_EQ(layout.bits, 3);
+    EXPECT_EQ(layout.group, 64);
+    EXPECT_TRUE(IsaReadsOrder(isa, layout.order)) << IsaName(isa);
+  }
+  EXPECT_EQ(DefaultLutLayout(2, 32, Isa::kScalar).order, IndexOrder::kChunkPairs);
 }
 
 TEST(LutMatrix, RejectsLayoutsThatDoNotFit) {

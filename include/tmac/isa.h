@@ -7,10 +7,11 @@
 
 namespace tmac {
 
-enum class Isa { kScalar, kAvx2, kAvx512, kNeon };
+// kAvx512 needs AVX-512 F/BW/VL; kAvx512Vnni adds VBMI (VPERMB) and VNNI (VPDPBUSD).
+enum class Isa { kScalar, kAvx2, kAvx512, kAvx512Vnni, kNeon };
 
 const char* IsaName(Isa isa);
-// Parses "scalar", "avx2", "avx512" or "neon"; throws tmac::Error otherwise.
+// Parses "scalar", "avx2", "avx512", "avx512vnni" or "neon"; throws tmac::Error otherwise.
 Isa ParseIsa(std::string_view name);
 // True when this binary has kernels for `isa` and this CPU can run them.
 bool IsaSupported(Isa isa);

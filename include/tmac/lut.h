@@ -20,6 +20,16 @@ class ThreadPool;
 // How scales and zero terms are stored in a packed matrix.
 enum class ScaleType { kF16, kF32 };
 
+// How index nibbles are interleaved (docs/kernels.md draws both).
+enum class IndexOrder {
+  // A byte holds one row's nibbles for two consecutive chunks; consecutive bytes are
+  // consecutive rows. One 16-entry table per 16-byte lane (PSHUFB/TBL): every ISA runs it.
+  kChunkPairs,
+  // Four consecutive bytes hold one row's nibbles for eight chunks, so one VPERMB over four
+  // tables and one VPDPBUSD sum a row's lookups into int32. Needs Isa::kAvx512Vnni (or scalar).
+  kChunkQuads,
+};
+
 // Parameters of the packed layout. The kernels read them from the matrix; nothing about the
 // layout is a constant elsewhere.
 struct LutLayout {
@@ -27,12 +37,19 @@ struct LutLayout {
   int group = 0;                        // weights per scale group along K (IsSupportedGroup)
   int tile_rows = 64;                   // rows interleaved in one tile: 64 or 128
   ScaleType scale_type = ScaleType::kF16;
+  IndexOrder order = IndexOrder::kChunkPairs;
 };
+
+// The layout the kernels of `isa` run fastest on, for b-bit weights in groups of `group`.
+LutLayout DefaultLutLayout(int bits, int group, Isa isa = DefaultIsa());
+// Whether the kernels of `isa` can read `order`.
+bool IsaReadsOrder(Isa isa, IndexOrder order);
 
 // How tables are built from fp32 activations.
 enum class TableMode {
   kInt8,      // int8 tables, one scale per group: lossy with a bound (docs/kernels.md)
-  kInt8Fast,  // kInt8 whose chunk pairs are merged with the averaging instruction: lossier, faster
+  kInt8Fast,  // kInt8 whose chunk pairs are merged with the averaging instruction: lossier,
+              // faster (kChunkPairs only; quads sum exactly in VPDPBUSD at no extra cost)
 };
 
 // A b-bit matrix in the LUT layout. Movable, not copyable; the storage is 64-byte aligned.

@@ -36,6 +36,19 @@ float LoadParam(const uint8_t* base, int64_t index, ScaleType type) {
   return f;
 }
 
+// Bit p of the 4 codes of `chunk`, as a 4-bit index (weight i of the chunk -> bit i).
+int Nibble(const uint8_t* codes, int chunk, int p) {
+  int n = 0;
+  for (int i = 0; i < kernels::kChunk; ++i) n |= ((codes[chunk * kernels::kChunk + i] >> p) & 1) << i;
+  return n;
+}
+
+void SetNibble(uint8_t* codes, int chunk, int p, int nibble) {
+  for (int i = 0; i < kernels::kChunk; ++i) {
+    codes[chunk * kernels::kChunk + i] |= static_cast<uint8_t>(((nibble >> i) & 1) << p);
+  }
+}
+
 // Half the largest code: the zero point at which bit planes read as +-1 need no bias.
 float Midpoint(int bits) { return 0.5f * static_cast<float>((1 << bits) - 1); }
 
@@ -56,6 +69,8 @@ LutMatrix LutMatrix::Pack(const QuantMatrix& w, const LutLayout& layout) {
                                      " differ from the matrix's " + std::to_string(w.bits));
   Require(layout.group == w.group, "layout group " + std::to_string(layout.group) +
                                        " differs from the matrix's " + std::to_string(w.group));
+  Require(layout.order == IndexOrder::kChunkPairs || layout.order == IndexOrder::kChunkQuads,
+          "unknown index order");
   Require(layout.tile_rows == 64 || layout.tile_rows == 128,
           "unsupported tile_rows " + std::to_string(layout.tile_rows) + " (expected 64 or 128)");
 
@@ -78,12 +93,10 @@ LutMatrix LutMatrix::Pack(const QuantMatrix& w, const LutLayout& layout) {
         const int64_t m = tile * rows_per_tile + r;
         if (m >= w.rows) break;  // padding rows keep zero codes, scales and biases
         const uint8_t* codes = w.codes.data() + m * w.cols + g * w.group;
-        for (int cp = 0; cp < w.group / kPair; ++cp) {
-          const uint8_t* pair = codes + cp * kPair;
+        for (int j = 0; j < w.group / kPair; ++j) {
           for (int p = 0; p < w.bits; ++p) {
-            uint8_t byte = 0;
-            for (int i = 0; i < kPair; ++i) byte |= static_cast<uint8_t>(((pair[i] >> p) & 1) << i);
-            block[(static_cast<int64_t>(cp) * w.bits + p) * rows_per_tile + r] = byte;
+            const IndexSlot slot = SlotOf(layout, j, p, r);
+            block[slot.offset] = static_cast<uint8_t>(Nibble(codes, slot.chunk_lo, p) | Nibble(codes, slot.chunk_hi, p) << 4);
           }
         }
         const float s = w.scale(m, g);
@@ -132,10 +145,11 @@ QuantMatrix LutMatrix::Unpack() const {
     for (int64_t g = 0; g < geo.groups; ++g) {
       const uint8_t* block = data_ + (tile * geo.groups + g) * geo.block_bytes;
       uint8_t* codes = w.codes.data() + m * cols_ + g * w.group;
-      for (int cp = 0; cp < w.group / kPair; ++cp) {
+      for (int j = 0; j < w.group / kPair; ++j) {
         for (int p = 0; p < w.bits; ++p) {
-          const uint8_t byte = block[(static_cast<int64_t>(cp) * w.bits + p) * rows_per_tile + r];
-          for (int i = 0; i < kPair; ++i) codes[cp * kPair + i] |= static_cast<uint8_t>(((byte >> i) & 1) << p);
+          const IndexSlot slot = SlotOf(layout_, j, p, r);
+          SetNibble(codes, slot.chunk_lo, p, block[slot.offset] & 0xF);
+          SetNibble(codes, slot.chunk_hi, p, block[slot.offset] >> 4);
         }
       }
       const uint8_t* params = block + geo.index_bytes;

@@ -29,6 +29,20 @@ inline LutGeometry GeometryOf(const LutMatrix& w) {
   return g;
 }
 
+// Where the index byte for (row r, plane p, byte j of the row's G/8 bytes) sits in a block, and
+// which two chunks of the group its low and high nibbles hold (docs/kernels.md).
+struct IndexSlot {
+  int64_t offset;
+  int chunk_lo, chunk_hi;
+};
+inline IndexSlot SlotOf(const LutLayout& l, int j, int p, int r) {
+  if (l.order == IndexOrder::kChunkQuads) {
+    const int octet = j / 4, k = j % 4;
+    return {((static_cast<int64_t>(octet) * l.bits + p) * l.tile_rows + r) * 4 + k, 8 * octet + k, 8 * octet + 4 + k};
+  }
+  return {(static_cast<int64_t>(j) * l.bits + p) * l.tile_rows + r, 2 * j, 2 * j + 1};
+}
+
 inline kernels::LutWeights ViewOf(const LutMatrix& w) {
   const LutGeometry geo = GeometryOf(w);
   kernels::LutWeights v;
@@ -40,6 +54,7 @@ inline kernels::LutWeights ViewOf(const LutMatrix& w) {
   v.tile_rows = w.layout().tile_rows;
   v.f16_scales = w.layout().scale_type == ScaleType::kF16;
   v.has_bias = w.has_bias();
+  v.quads = w.layout().order == IndexOrder::kChunkQuads;
   v.index_bytes = geo.index_bytes;
   v.block_bytes = geo.block_bytes;
   return v;

@@ -13,6 +13,7 @@ namespace kernels {
 #if !TMAC_HAVE_X86
 const LutKernelSet* Avx2LutKernels() { return nullptr; }
 const LutKernelSet* Avx512LutKernels() { return nullptr; }
+const LutKernelSet* Avx512VnniLutKernels() { return nullptr; }
 #endif
 #if !TMAC_HAVE_NEON
 const LutKernelSet* NeonLutKernels() { return nullptr; }
@@ -23,6 +24,7 @@ const LutKernelSet& LutKernelsFor(Isa isa) {
   switch (isa) {
     case Isa::kAvx2: return *Avx2LutKernels();
     case Isa::kAvx512: return *Avx512LutKernels();
+    case Isa::kAvx512Vnni: return *Avx512VnniLutKernels();
     case Isa::kNeon: return *NeonLutKernels();
     case Isa::kScalar: break;
   }
@@ -36,16 +38,17 @@ const char* IsaName(Isa isa) {
     case Isa::kScalar: return "scalar";
     case Isa::kAvx2: return "avx2";
     case Isa::kAvx512: return "avx512";
+    case Isa::kAvx512Vnni: return "avx512vnni";
     case Isa::kNeon: return "neon";
   }
   return "unknown";
 }
 
 Isa ParseIsa(std::string_view name) {
-  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kNeon}) {
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAvx512Vnni, Isa::kNeon}) {
     if (name == IsaName(isa)) return isa;
   }
-  throw Error("unknown ISA '" + std::string(name) + "' (expected scalar, avx2, avx512 or neon)");
+  throw Error("unknown ISA '" + std::string(name) + "' (expected scalar, avx2, avx512, avx512vnni or neon)");
 }
 
 bool IsaSupported(Isa isa) {
@@ -58,6 +61,9 @@ bool IsaSupported(Isa isa) {
     case Isa::kAvx512:
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512vl");
+    case Isa::kAvx512Vnni:
+      return IsaSupported(Isa::kAvx512) && __builtin_cpu_supports("avx512vbmi") &&
+             __builtin_cpu_supports("avx512vnni");
 #endif
 #if TMAC_HAVE_NEON
     case Isa::kNeon: return true;  // Advanced SIMD is mandatory on AArch64
@@ -68,7 +74,7 @@ bool IsaSupported(Isa isa) {
 
 std::vector<Isa> SupportedIsas() {
   std::vector<Isa> isas;
-  for (Isa isa : {Isa::kScalar, Isa::kNeon, Isa::kAvx2, Isa::kAvx512}) {
+  for (Isa isa : {Isa::kScalar, Isa::kNeon, Isa::kAvx2, Isa::kAvx512, Isa::kAvx512Vnni}) {
     if (IsaSupported(isa)) isas.push_back(isa);
   }
   return isas;

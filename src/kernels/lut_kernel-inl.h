@@ -7,8 +7,10 @@
 // copies compiled with different flags never meet at link time.
 //
 // Byte layout read here (docs/kernels.md draws it): for tile t and group g, a block of
-//   indices  [G/8 chunk pairs][bits planes][tile_rows]  one byte per row: low nibble = the
-//            row's plane bits for the 4 weights of the pair's first chunk, high nibble = second
+//   indices  kChunkPairs: [G/8 chunk pairs][bits planes][tile_rows], one byte per row: low
+//            nibble = the row's plane bits for the pair's first chunk, high nibble = second.
+//            kChunkQuads: [G/32 octets][bits planes][tile_rows][4], byte k of a row: low
+//            nibble = chunk 8o+k, high nibble = chunk 8o+4+k.
 //   scales   [tile_rows]  (f16 or f32)
 //   biases   [tile_rows]  (only when the matrix has zero points)
 #ifndef TMAC_ISA_NS
@@ -36,31 +38,31 @@ inline void BuildTablesF32(const float* x, int64_t k, int group, LookupKind kind
     const float scale = max_abs_sum > 0.f ? max_abs_sum / 127.f : 1.f;
     unit[g] = 0.5f * scale;
     act_sum[g] = Ops::Sum(xg, group);
-    Ops::ChunkTables(xg, chunks, 1.f / scale, biased, lut + g * chunks * kTableEntries);
+    Ops::ChunkTables(xg, chunks, 1.f / scale, biased, lut + TableOffset(kind, g * chunks));
   }
 }
 
-// Exact int16 tables: entries are sums of 4 int8 values, |entry| <= 508.
+// Exact int16 tables from int8 activations: entries are sums of 4 int8 values, |entry| <= 508,
+// stored as a low-byte and a high-byte plane (see TableOffset).
 inline void BuildTablesI8(const int8_t* q, float scale, int64_t k, int group, uint8_t* lut,
                           float* unit, float* act_sum) {
-  const int chunks = group / kChunk;
   for (int64_t g = 0; g < k / group; ++g) {
     const int8_t* qg = q + g * group;
     int32_t sum = 0;
     for (int i = 0; i < group; ++i) sum += qg[i];
     unit[g] = 0.5f * scale;
     act_sum[g] = scale * static_cast<float>(sum);
-    for (int c = 0; c < chunks; ++c) {
-      const int8_t* qc = qg + c * kChunk;
-      uint8_t* out = lut + (g * chunks + c) * 2 * kTableEntries;
-      for (int p = 0; p < 8; ++p) {
-        const int e = ((p & 1) ? qc[0] : -qc[0]) + ((p & 2) ? qc[1] : -qc[1]) +
-                      ((p & 4) ? qc[2] : -qc[2]) - qc[3];
-        out[p] = static_cast<uint8_t>(e & 0xFF);
-        out[15 - p] = static_cast<uint8_t>(-e & 0xFF);
-        out[kTableEntries + p] = static_cast<uint8_t>((e >> 8) & 0xFF);
-        out[kTableEntries + 15 - p] = static_cast<uint8_t>((-e >> 8) & 0xFF);
-      }
+  }
+  for (int64_t c = 0; c < k / kChunk; ++c) {
+    const int8_t* qc = q + c * kChunk;
+    uint8_t* low = lut + TableOffset(LookupKind::kInt16, c);
+    uint8_t* high = low + kHighPlaneOffset;
+    for (int p = 0; p < 8; ++p) {  // mirror consolidation, as in the fp32 tables
+      const int e = (((p & 1) ? qc[0] : -qc[0]) + ((p & 2) ? qc[1] : -qc[1]) + ((p & 4) ? qc[2] : -qc[2])) - qc[3];
+      low[p] = static_cast<uint8_t>(e & 0xFF);
+      low[15 - p] = static_cast<uint8_t>(-e & 0xFF);
+      high[p] = static_cast<uint8_t>((e >> 8) & 0xFF);
+      high[15 - p] = static_cast<uint8_t>((-e >> 8) & 0xFF);
     }
   }
 }
@@ -69,28 +71,50 @@ inline void BuildTablesI8(const int8_t* q, float scale, int64_t k, int group, ui
 // hardware prefetchers hide little, so streaming from DRAM needs this (docs/kernels.md).
 inline constexpr int kPrefetchBytes = 2048;
 
-// Integer sums I[r] = sum_p 2^p * sum_c T_c[nibble] for one (tile, group) block, then the float
-// epilogue y[r] += (I[r] * unit) * scale[r] + bias[r] * act_sum.
-template <int kBits, LookupKind kKind, int kVecs>
-inline void GemvBlock(const uint8_t* block, const LutWeights& w, const uint8_t* lut, float unit,
-                      float act_sum, float* y) {
+// y[r] += (I[r] * unit) * scale[r] + bias[r] * act_sum for the rows of one (tile, group) block.
+// Separate multiplies and adds (the build disables FMA contraction) so that every ISA and the
+// reference round identically.
+template <int kRows>
+inline void Epilogue(const int32_t* sums, const uint8_t* params, const LutWeights& w, float unit, float act_sum,
+                     float* y) {
+  alignas(64) float scales[kRows];
+  alignas(64) float biases[kRows];
+  const int64_t param_bytes = static_cast<int64_t>(kRows) * (w.f16_scales ? 2 : 4);
+  if (w.f16_scales) {
+    Ops::HalfToFloat(reinterpret_cast<const uint16_t*>(params), scales, kRows);
+    if (w.has_bias) Ops::HalfToFloat(reinterpret_cast<const uint16_t*>(params + param_bytes), biases, kRows);
+  } else {
+    std::memcpy(scales, params, sizeof(scales));
+    if (w.has_bias) std::memcpy(biases, params + param_bytes, sizeof(biases));
+  }
+  if (w.has_bias) {
+    for (int r = 0; r < kRows; ++r) y[r] += static_cast<float>(sums[r]) * unit * scales[r] + biases[r] * act_sum;
+  } else {
+    for (int r = 0; r < kRows; ++r) y[r] += static_cast<float>(sums[r]) * unit * scales[r];
+  }
+}
+
+// kChunkPairs: integer sums I[r] = sum_p 2^p * sum_c T_c[nibble] for one (tile, group) block,
+// accumulated per plane in int16 and merged at the end.
+template <int kBits, LookupKind kKind, int kRows>
+inline void PairSums(const uint8_t* idx, int group, const uint8_t* lut, int32_t* sums) {
   using I16 = typename Ops::I16;
-  constexpr int kTableBytes = kKind == LookupKind::kInt16 ? 2 * kTableEntries : kTableEntries;
-  constexpr int kRows = kVecs * Ops::kBytes;
+  constexpr int kVecs = kRows / Ops::kBytes;
   I16 acc[kBits][kVecs][2];
   for (int p = 0; p < kBits; ++p) {
     for (int v = 0; v < kVecs; ++v) acc[p][v][0] = acc[p][v][1] = Ops::Zero();
   }
-  const int pairs = w.group / kPair;
-  const uint8_t* idx = block;
+  const int pairs = group / kPair;
   for (int cp = 0; cp < pairs; ++cp) {
-    const uint8_t* t0 = lut + (2 * cp) * kTableBytes;
-    const uint8_t* t1 = t0 + kTableBytes;
+    const uint8_t* t0 = lut + TableOffset(kKind, 2 * cp);
+    const uint8_t* t1 = lut + TableOffset(kKind, 2 * cp + 1);
     const auto tlo = Ops::LoadTable(t0);
     const auto thi = Ops::LoadTable(t1);
-    // High-byte planes, used by kInt16 only (the compiler drops the loads otherwise).
-    const auto tlo_high = Ops::LoadTable(t0 + (kTableBytes - kTableEntries));
-    const auto thi_high = Ops::LoadTable(t1 + (kTableBytes - kTableEntries));
+    typename Ops::U8 tlo_high{}, thi_high{};
+    if constexpr (kKind == LookupKind::kInt16) {
+      tlo_high = Ops::LoadTable(t0 + kHighPlaneOffset);
+      thi_high = Ops::LoadTable(t1 + kHighPlaneOffset);
+    }
     for (int p = 0; p < kBits; ++p) {
       for (int v = 0; v < kVecs; ++v) {
         __builtin_prefetch(idx + kPrefetchBytes);
@@ -113,7 +137,6 @@ inline void GemvBlock(const uint8_t* block, const LutWeights& w, const uint8_t* 
   // Weighted plane sum: in int16 while it cannot overflow (one pair adds at most kPairMax per
   // plane), else each plane is widened to int32 first.
   constexpr int kPairMax = kKind == LookupKind::kInt16 ? 2 * 508 : (kKind == LookupKind::kInt8Avg ? 255 : 2 * 127);
-  alignas(64) int32_t sums[kRows] = {};
   if (((1 << kBits) - 1) * kPairMax * pairs <= 32767) {
     for (int v = 0; v < kVecs; ++v) {
       I16 a = acc[0][v][0], b = acc[0][v][1];
@@ -133,43 +156,61 @@ inline void GemvBlock(const uint8_t* block, const LutWeights& w, const uint8_t* 
     const int32_t offset = 128 * pairs * ((1 << kBits) - 1);
     for (int r = 0; r < kRows; ++r) sums[r] = 2 * (sums[r] - offset);
   }
+}
 
-  alignas(64) float scales[kRows];
-  alignas(64) float biases[kRows];
-  const uint8_t* params = block + w.index_bytes;
-  const int64_t param_bytes = static_cast<int64_t>(kRows) * (w.f16_scales ? 2 : 4);
-  if (w.f16_scales) {
-    Ops::HalfToFloat(reinterpret_cast<const uint16_t*>(params), scales, kRows);
-    if (w.has_bias) {
-      Ops::HalfToFloat(reinterpret_cast<const uint16_t*>(params + param_bytes), biases, kRows);
-    }
+// kChunkQuads: one int32 accumulator per row for all planes; each index vector holds 4 bytes
+// per row, and one lookup-dot adds the row's 8 lookups, weighted 2^p, into it.
+// O is Ops, as a template parameter so that the quad ops are only looked up where they exist.
+template <int kBits, LookupKind kKind, int kRows, class O = Ops>
+inline void QuadSums(const uint8_t* idx, int group, const uint8_t* lut, int32_t* sums) {
+  if constexpr (!O::kReadsQuads) {
+    (void)idx, (void)group, (void)lut, (void)sums;  // never dispatched here (reads_quads is false)
   } else {
-    std::memcpy(scales, params, sizeof(scales));
-    if (w.has_bias) std::memcpy(biases, params + param_bytes, sizeof(biases));
-  }
-  // Separate multiplies and adds (the build disables FMA contraction) so that every ISA and the
-  // reference round identically.
-  if (w.has_bias) {
-    for (int r = 0; r < kRows; ++r) {
-      y[r] += static_cast<float>(sums[r]) * unit * scales[r] + biases[r] * act_sum;
+    using I32 = typename O::I32;
+    constexpr int kVecs = kRows * 4 / O::kBytes;
+    constexpr int kQuadTableBytes = 4 * kTableEntries * (kKind == LookupKind::kInt16 ? 2 : 1);
+    I32 acc[kVecs], acc_high[kVecs];
+    for (int v = 0; v < kVecs; ++v) acc[v] = acc_high[v] = O::ZeroI32();
+    for (int o = 0; o < group / 32; ++o) {
+      const uint8_t* t = lut + 2 * o * kQuadTableBytes;
+      const auto tlo = O::LoadTables4(t), thi = O::LoadTables4(t + kQuadTableBytes);
+      for (int p = 0; p < kBits; ++p) {
+        for (int v = 0; v < kVecs; ++v) {
+          __builtin_prefetch(idx + kPrefetchBytes);
+          const auto x = O::Load(idx);
+          if constexpr (kKind == LookupKind::kInt16) {
+            O::QuadDotI16(x, tlo, O::LoadTables4(t + kHighPlaneOffset), thi,
+                            O::LoadTables4(t + kQuadTableBytes + kHighPlaneOffset), p, acc[v], acc_high[v]);
+          } else {
+            acc[v] = O::QuadDotI8(acc[v], x, tlo, thi, p);
+          }
+          idx += O::kBytes;
+        }
+      }
     }
-  } else {
-    for (int r = 0; r < kRows; ++r) y[r] += static_cast<float>(sums[r]) * unit * scales[r];
+    for (int v = 0; v < kVecs; ++v) {
+      // int16 tables: entry = 256 * high + low byte, summed separately.
+      if constexpr (kKind == LookupKind::kInt16) acc[v] = O::AddI32(acc[v], O::ShiftLeftI32(acc_high[v], 8));
+      O::StoreI32(acc[v], sums + v * (O::kBytes / 4));
+    }
   }
 }
 
-template <int kBits, LookupKind kKind, int kVecs>
-void GemvTiles(const LutWeights& w, const LutTables& t, int64_t tile_begin, int64_t tile_end,
-               float* y) {
-  constexpr int kRows = kVecs * Ops::kBytes;
-  constexpr int kTableBytes = kKind == LookupKind::kInt16 ? 2 * kTableEntries : kTableEntries;
-  const int64_t group_table_bytes = static_cast<int64_t>(w.group / kChunk) * kTableBytes;
+template <int kBits, LookupKind kKind, int kRows>
+void GemvTiles(const LutWeights& w, const LutTables& t, int64_t tile_begin, int64_t tile_end, float* y) {
+  const int64_t group_table_bytes = TableOffset(kKind, w.group / kChunk);
   for (int64_t tile = tile_begin; tile < tile_end; ++tile) {
     alignas(64) float acc[kRows] = {};
     const uint8_t* block = w.data + tile * w.groups * w.block_bytes;
     for (int64_t g = 0; g < w.groups; ++g, block += w.block_bytes) {
-      GemvBlock<kBits, kKind, kVecs>(block, w, t.lut + g * group_table_bytes, t.unit[g],
-                                     t.act_sum[g], acc);
+      alignas(64) int32_t sums[kRows] = {};
+      const uint8_t* lut = t.lut + g * group_table_bytes;
+      if (w.quads) {
+        QuadSums<kBits, kKind, kRows>(block, w.group, lut, sums);
+      } else {
+        PairSums<kBits, kKind, kRows>(block, w.group, lut, sums);
+      }
+      Epilogue<kRows>(sums, block + w.index_bytes, w, t.unit[g], t.act_sum[g], acc);
     }
     const int64_t row0 = tile * kRows;
     const int64_t valid = w.rows - row0 < kRows ? w.rows - row0 : kRows;
@@ -178,19 +219,17 @@ void GemvTiles(const LutWeights& w, const LutTables& t, int64_t tile_begin, int6
 }
 
 template <int kBits, LookupKind kKind>
-void GemvTilesForRows(const LutWeights& w, const LutTables& t, int64_t begin, int64_t end,
-                      float* y) {
+void GemvTilesForRows(const LutWeights& w, const LutTables& t, int64_t begin, int64_t end, float* y) {
   static_assert(64 % Ops::kBytes == 0, "a 64-row tile must be whole vectors");
   if (w.tile_rows == 64) {
-    GemvTiles<kBits, kKind, 64 / Ops::kBytes>(w, t, begin, end, y);
+    GemvTiles<kBits, kKind, 64>(w, t, begin, end, y);
   } else {
-    GemvTiles<kBits, kKind, 128 / Ops::kBytes>(w, t, begin, end, y);
+    GemvTiles<kBits, kKind, 128>(w, t, begin, end, y);
   }
 }
 
 template <LookupKind kKind>
-void GemvTilesForKind(const LutWeights& w, const LutTables& t, int64_t begin, int64_t end,
-                      float* y) {
+void GemvTilesForKind(const LutWeights& w, const LutTables& t, int64_t begin, int64_t end, float* y) {
   switch (w.bits) {
     case 1: return GemvTilesForRows<1, kKind>(w, t, begin, end, y);
     case 2: return GemvTilesForRows<2, kKind>(w, t, begin, end, y);
@@ -199,8 +238,8 @@ void GemvTilesForKind(const LutWeights& w, const LutTables& t, int64_t begin, in
   }
 }
 
-inline void GemvTilesAny(const LutWeights& w, const LutTables& t, LookupKind kind,
-                         int64_t begin, int64_t end, float* y) {
+inline void GemvTilesAny(const LutWeights& w, const LutTables& t, LookupKind kind, int64_t begin, int64_t end,
+                         float* y) {
   switch (kind) {
     case LookupKind::kInt8: return GemvTilesForKind<LookupKind::kInt8>(w, t, begin, end, y);
     case LookupKind::kInt8Avg: return GemvTilesForKind<LookupKind::kInt8Avg>(w, t, begin, end, y);
@@ -208,7 +247,6 @@ inline void GemvTilesAny(const LutWeights& w, const LutTables& t, LookupKind kin
   }
 }
 
-inline const LutKernelSet kKernelSet = {Ops::kIsa, &BuildTablesF32, &BuildTablesI8,
-                                        &GemvTilesAny};
+inline const LutKernelSet kKernelSet = {Ops::kIsa, Ops::kReadsQuads, &BuildTablesF32, &BuildTablesI8, &GemvTilesAny};
 
 }  // namespace tmac::kernels::TMAC_ISA_NS

@@ -34,19 +34,33 @@ struct LutWeights {
   int tile_rows = 0;
   bool f16_scales = true;
   bool has_bias = false;
+  bool quads = false;       // IndexOrder::kChunkQuads, else kChunkPairs
   int64_t index_bytes = 0;  // per (tile, group) block: (group / 8) * bits * tile_rows
   int64_t block_bytes = 0;  // index bytes plus scales (and biases)
 };
 
+// Byte offset of chunk c's table. int8 tables are 16 bytes each, back to back. int16 tables come
+// in blocks of four chunks, the four low-byte planes then the four high-byte planes, so both
+// one chunk's plane (16 bytes) and four chunks' planes (64 bytes, for VPERMB) are single loads.
+inline constexpr int kInt16TableBlock = 4;
+constexpr int64_t TableOffset(LookupKind kind, int64_t c) {
+  return kind == LookupKind::kInt16
+             ? (c / kInt16TableBlock) * (2 * kInt16TableBlock * kTableEntries) + (c % kInt16TableBlock) * kTableEntries
+             : c * kTableEntries;
+}
+// Offset from a chunk's low-byte plane to its high-byte plane (kInt16).
+inline constexpr int kHighPlaneOffset = kInt16TableBlock * kTableEntries;
+
 // Tables for one activation vector: table c covers activations [4c, 4c + 4).
 struct LutTables {
-  const uint8_t* lut = nullptr;   // 16 bytes per chunk (32 for kInt16)
+  const uint8_t* lut = nullptr;   // at TableOffset(kind, c)
   const float* unit = nullptr;    // per group: the value of one unit of the integer sum
   const float* act_sum = nullptr; // per group: the sum of the activations
 };
 
 struct LutKernelSet {
   Isa isa;
+  bool reads_quads;  // gemv_tiles accepts IndexOrder::kChunkQuads
   // Tables from fp32 activations (kInt8 or kInt8Avg); k is a multiple of `group`.
   void (*build_tables_f32)(const float* x, int64_t k, int group, LookupKind kind, uint8_t* lut,
                            float* unit, float* act_sum);
@@ -62,6 +76,7 @@ struct LutKernelSet {
 const LutKernelSet* ScalarLutKernels();
 const LutKernelSet* Avx2LutKernels();
 const LutKernelSet* Avx512LutKernels();
+const LutKernelSet* Avx512VnniLutKernels();
 const LutKernelSet* NeonLutKernels();
 
 // The kernels for `isa`; throws tmac::Error when it is not supported here.

@@ -67,12 +67,40 @@ void RunTiles(const LutMatrix& w, const TableSet& tables, int64_t batch, LookupK
   });
 }
 
+// The lookup the kernels run for `mode` on w: quads merge chunk pairs exactly in VPDPBUSD, so
+// the averaging shortcut does not apply to them.
+LookupKind KindFor(const LutMatrix& w, TableMode mode) {
+  return mode == TableMode::kInt8Fast && w.layout().order == IndexOrder::kChunkPairs ? LookupKind::kInt8Avg
+                                                                                     : LookupKind::kInt8;
+}
+
+const kernels::LutKernelSet& KernelsFor(const LutMatrix& w, Isa isa) {
+  Require(IsaReadsOrder(isa, w.layout().order),
+          std::string("this matrix is packed in chunk quads, which the ") + IsaName(isa) +
+              " kernels cannot read; pack it with DefaultLutLayout(bits, group, isa)");
+  return kernels::LutKernelsFor(isa);
+}
+
 }  // namespace
+
+bool IsaReadsOrder(Isa isa, IndexOrder order) {
+  return order == IndexOrder::kChunkPairs || kernels::LutKernelsFor(isa).reads_quads;
+}
+
+LutLayout DefaultLutLayout(int bits, int group, Isa isa) {
+  LutLayout layout;
+  layout.bits = bits;
+  layout.group = group;
+  // Quads need VPERMB + VPDPBUSD to pay off; the scalar path reads them only as a reference.
+  layout.order = isa != Isa::kScalar && IsaReadsOrder(isa, IndexOrder::kChunkQuads) ? IndexOrder::kChunkQuads
+                                                                                     : IndexOrder::kChunkPairs;
+  return layout;
+}
 
 void LutMatmul(const LutMatrix& w, const float* x, int64_t batch, float* y, const MatmulOptions& options) {
   CheckMatrix(w, batch);
-  const auto& ks = kernels::LutKernelsFor(options.isa);
-  const LookupKind kind = options.mode == TableMode::kInt8Fast ? LookupKind::kInt8Avg : LookupKind::kInt8;
+  const auto& ks = KernelsFor(w, options.isa);
+  const LookupKind kind = KindFor(w, options.mode);
   TableSet tables(batch, w.cols(), w.layout().group, kind);
   Parallel(batch > 1 ? options.pool : nullptr, batch, [&](int64_t begin, int64_t end) {
     for (int64_t n = begin; n < end; ++n) {
@@ -109,7 +137,7 @@ void LutMatmulInt8(const LutMatrix& w, const Int8Activations& x, float* y, const
   CheckMatrix(w, x.batch);
   Require(x.cols == w.cols(), "activations have " + std::to_string(x.cols) + " columns, the matrix " +
                                   std::to_string(w.cols()));
-  const auto& ks = kernels::LutKernelsFor(options.isa);
+  const auto& ks = KernelsFor(w, options.isa);
   TableSet tables(x.batch, w.cols(), w.layout().group, LookupKind::kInt16);
   for (int64_t n = 0; n < x.batch; ++n) {
     ks.build_tables_i8(x.q.data() + n * x.cols, x.scale[static_cast<size_t>(n)], w.cols(), w.layout().group,

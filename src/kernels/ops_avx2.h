@@ -12,6 +12,7 @@ namespace tmac::kernels::avx2 {
 
 struct Ops {
   static constexpr Isa kIsa = Isa::kAvx2;
+  static constexpr bool kReadsQuads = false;  // kChunkPairs only
   static constexpr int kBytes = 32;
   using U8 = __m256i;
   using I16 = __m256i;

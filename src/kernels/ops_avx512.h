@@ -1,5 +1,9 @@
 // AVX-512 (F, BW) ops for the LUT kernel (see ops_scalar.h for what each computes). Four
 // 16-byte lanes per vector; VPSHUFB looks all four up in the same broadcast table.
+//
+// Compiled twice: for Isa::kAvx512, and with VBMI + VNNI enabled for Isa::kAvx512Vnni, which
+// adds the kChunkQuads ops (VPERMB over four tables, VPDPBUSD into int32 row sums). The
+// including file names the namespace (TMAC_ISA_NS), so the two copies never meet.
 #pragma once
 
 #include <immintrin.h>
@@ -8,10 +12,16 @@
 
 #include "tmac/isa.h"
 
-namespace tmac::kernels::avx512 {
+namespace tmac::kernels::TMAC_ISA_NS {
 
 struct Ops {
+#if defined(__AVX512VBMI__) && defined(__AVX512VNNI__)
+  static constexpr Isa kIsa = Isa::kAvx512Vnni;
+  static constexpr bool kReadsQuads = true;
+#else
   static constexpr Isa kIsa = Isa::kAvx512;
+  static constexpr bool kReadsQuads = false;
+#endif
   static constexpr int kBytes = 64;
   using U8 = __m512i;
   using I16 = __m512i;
@@ -148,6 +158,39 @@ struct Ops {
     a = _mm512_maddubs_epi16(ones, _mm512_unpacklo_epi8(r0, r1));
     b = _mm512_maddubs_epi16(ones, _mm512_unpackhi_epi8(r0, r1));
   }
+#if defined(__AVX512VBMI__) && defined(__AVX512VNNI__)
+  // kChunkQuads: 16 rows x 4 bytes per vector.
+  using I32 = __m512i;
+  static I32 ZeroI32() { return _mm512_setzero_si512(); }
+  static I32 AddI32(I32 a, I32 b) { return _mm512_add_epi32(a, b); }
+  static I32 ShiftLeftI32(I32 a, int shift) { return _mm512_sll_epi32(a, _mm_cvtsi32_si128(shift)); }
+  static void StoreI32(I32 a, int32_t* out) { _mm512_storeu_si512(out, a); }
+  static U8 LoadTables4(const uint8_t* p) { return _mm512_loadu_si512(p); }
+  // VPERMB indices: byte k of each dword reads table k, so index = nibble | 16k.
+  static void QuadIndices(U8 x, U8& lo, U8& hi) {
+    const __m512i mask = _mm512_set1_epi8(0x0F), table = _mm512_set1_epi32(0x30201000);
+    lo = _mm512_ternarylogic_epi32(x, mask, table, 0xEA);  // (x & mask) | table
+    hi = _mm512_ternarylogic_epi32(_mm512_srli_epi16(x, 4), mask, table, 0xEA);
+  }
+  static I32 QuadDotI8(I32 acc, U8 x, U8 lo_tables, U8 hi_tables, int p) {
+    U8 lo, hi;
+    QuadIndices(x, lo, hi);
+    const __m512i weight = _mm512_set1_epi8(static_cast<char>(1 << p));
+    acc = _mm512_dpbusd_epi32(acc, weight, _mm512_permutexvar_epi8(lo, lo_tables));
+    return _mm512_dpbusd_epi32(acc, weight, _mm512_permutexvar_epi8(hi, hi_tables));
+  }
+  static void QuadDotI16(U8 x, U8 lo_low, U8 lo_high, U8 hi_low, U8 hi_high, int p, I32& acc_low, I32& acc_high) {
+    U8 lo, hi;
+    QuadIndices(x, lo, hi);
+    const __m512i weight = _mm512_set1_epi8(static_cast<char>(1 << p));
+    // VPDPBUSD multiplies unsigned by signed bytes: low planes are the unsigned side, high planes
+    // the signed one.
+    acc_low = _mm512_dpbusd_epi32(acc_low, _mm512_permutexvar_epi8(lo, lo_low), weight);
+    acc_low = _mm512_dpbusd_epi32(acc_low, _mm512_permutexvar_epi8(hi, hi_low), weight);
+    acc_high = _mm512_dpbusd_epi32(acc_high, weight, _mm512_permutexvar_epi8(lo, lo_high));
+    acc_high = _mm512_dpbusd_epi32(acc_high, weight, _mm512_permutexvar_epi8(hi, hi_high));
+  }
+#endif
 };
 
-}  // namespace tmac::kernels::avx512
+}  // namespace tmac::kernels::TMAC_ISA_NS

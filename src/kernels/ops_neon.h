@@ -12,6 +12,7 @@ namespace tmac::kernels::neon {
 
 struct Ops {
   static constexpr Isa kIsa = Isa::kNeon;
+  static constexpr bool kReadsQuads = false;  // kChunkPairs only
   static constexpr int kBytes = 16;
   using U8 = uint8x16_t;
   using I16 = int16x8_t;

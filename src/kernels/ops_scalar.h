@@ -19,11 +19,18 @@ namespace tmac::kernels::scalar {
 struct Ops {
   static constexpr Isa kIsa = Isa::kScalar;
   static constexpr int kBytes = 16;
+  static constexpr bool kReadsQuads = true;
   struct U8 {
     uint8_t v[16];
   };
   struct I16 {
     int16_t v[8];
+  };
+  struct I32 {  // kChunkQuads: one sum per row, 4 rows per vector
+    int32_t v[4];
+  };
+  struct U8x64 {  // four consecutive 16-entry tables
+    uint8_t v[64];
   };
 
   static U8 Load(const uint8_t* p) {
@@ -72,6 +79,43 @@ struct Ops {
     }
   }
   static void HalfToFloat(const uint16_t* in, float* out, int n);
+
+  // kChunkQuads. A U8 holds 4 rows x 4 bytes; byte k of a row looks its low nibble up in table k
+  // of `lo` and its high nibble in table k of `hi`, and the row's 8 lookups, times 2^p, are added
+  // to its int32 sum.
+  static I32 ZeroI32() { return I32{}; }
+  static I32 AddI32(I32 a, I32 b) {
+    for (int i = 0; i < 4; ++i) a.v[i] += b.v[i];
+    return a;
+  }
+  static I32 ShiftLeftI32(I32 a, int shift) {
+    for (int i = 0; i < 4; ++i) a.v[i] *= 1 << shift;
+    return a;
+  }
+  static void StoreI32(I32 a, int32_t* out) { std::memcpy(out, a.v, sizeof(a.v)); }
+  static U8x64 LoadTables4(const uint8_t* p) {
+    U8x64 r;
+    std::memcpy(r.v, p, 64);
+    return r;
+  }
+  static I32 QuadDotI8(I32 acc, U8 x, const U8x64& lo, const U8x64& hi, int p) {
+    for (int i = 0; i < 16; ++i) {
+      const int k = i % 4;
+      acc.v[i / 4] += (static_cast<int8_t>(lo.v[16 * k + (x.v[i] & 15)]) +
+                       static_cast<int8_t>(hi.v[16 * k + (x.v[i] >> 4)])) * (1 << p);
+    }
+    return acc;
+  }
+  // int16 entries as low-byte (unsigned) and high-byte (signed) planes, summed separately:
+  // the row's total is acc_high * 256 + acc_low.
+  static void QuadDotI16(U8 x, const U8x64& lo_low, const U8x64& lo_high, const U8x64& hi_low,
+                         const U8x64& hi_high, int p, I32& acc_low, I32& acc_high) {
+    for (int i = 0; i < 16; ++i) {
+      const int k = i % 4, n0 = 16 * k + (x.v[i] & 15), n1 = 16 * k + (x.v[i] >> 4);
+      acc_low.v[i / 4] += (lo_low.v[n0] + hi_low.v[n1]) * (1 << p);
+      acc_high.v[i / 4] += (static_cast<int8_t>(lo_high.v[n0]) + static_cast<int8_t>(hi_high.v[n1])) * (1 << p);
+    }
+  }
 
   // Table construction from fp32 activations. These fix the order of every float operation;
   // SIMD versions follow it exactly so all ISAs build identical tables.
