@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <random>
 #include <cmath>
 #include <string>
 
@@ -135,6 +136,29 @@ std::vector<Case> Cases() {
 
 INSTANTIATE_TEST_SUITE_P(Shapes, LutMatmulTest, ::testing::ValuesIn(Cases()),
                          [](const auto& info) { return Name(info.param); });
+
+// Ternary weights as 2-bit codes with zero point 1 and one scale per tensor (BitNet b1.58),
+// on the int8-activation path BitNet uses: exact, on both index orders and every ISA.
+TEST(LutMatmul, TernaryWithInt8ActivationsIsExact) {
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int> trit(-1, 1);
+  const int64_t rows = 75, cols = 3 * 128;
+  std::vector<int8_t> values(static_cast<size_t>(rows * cols));
+  for (auto& v : values) v = static_cast<int8_t>(trit(rng));
+  const QuantMatrix w = MakeTernary(rows, cols, 128, values, {0.037f});
+  const auto x = testing::RandomVector(2 * cols, 5);
+  const Int8Activations xq = QuantizeActivations(x.data(), 2, cols);
+  const std::vector<float> expected = testing::ReferenceMatmulInt8(w, xq, ScaleType::kF16);
+  for (IndexOrder order : {IndexOrder::kChunkPairs, IndexOrder::kChunkQuads}) {
+    const LutMatrix packed = LutMatrix::Pack(w, {2, 128, 64, ScaleType::kF16, order});
+    for (Isa isa : SupportedIsas()) {
+      if (!IsaReadsOrder(isa, order)) continue;
+      std::vector<float> y(expected.size());
+      LutMatmulInt8(packed, xq, y.data(), {TableMode::kInt8, isa, nullptr});
+      EXPECT_EQ(y, expected) << IsaName(isa);
+    }
+  }
+}
 
 TEST(LutMatmul, QuantizeActivationsUsesAbsmaxPerRow) {
   const std::vector<float> x = {0.5f, -1.f, 0.25f, 0.f, 2.f, 1.f, -0.5f, 0.f};
