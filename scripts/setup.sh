@@ -10,6 +10,7 @@ PACKAGES=(
   googletest libgtest-dev libbenchmark-dev
   g++-aarch64-linux-gnu qemu-user  # aarch64 cross build, tests run under qemu
   python3-venv gnuplot-nox
+  clang libclang-rt-14-dev  # libFuzzer for scripts/fuzz.sh
 )
 OPTIONAL_PACKAGES=(linux-perf)  # perf stat for benchmarks; not every machine has it
 

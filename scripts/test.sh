@@ -3,6 +3,7 @@
 #   build/        Release, warnings are errors (x86-64: scalar, AVX2, AVX-512 kernels)
 #   build-asan/   AddressSanitizer + UndefinedBehaviorSanitizer
 #   build-arm64/  aarch64 cross build, tests under qemu-aarch64 (scalar and NEON kernels)
+# then fuzzes the GGUF parser for a minute (scripts/fuzz.sh, build-fuzz/).
 # Stops at the first failure; ends with the total over all runs as "N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,5 +47,11 @@ build_and_test build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTMAC_SANITIZE=ON -
 # The CLI links libfmt, which has no aarch64 build installed; the library and tests need none.
 build_and_test build-arm64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake \
   -DCMAKE_BUILD_TYPE=Release -DTMAC_WERROR=ON -DTMAC_BUILD_CLI=OFF
+
+# A minute of fuzzing the GGUF parser (build-fuzz/, clang; skipped with a message without clang).
+if ! ./scripts/fuzz.sh 60; then
+  echo "$passed passed, $((failed + 1)) failed"
+  exit 1
+fi
 
 echo "$passed passed, $failed failed"

@@ -119,9 +119,10 @@ TEST_P(LutMatmulTest, Int8ActivationsAreExact) {
 std::vector<Case> Cases() {
   std::vector<Case> cases;
   for (int bits = 1; bits <= 4; ++bits) {
-    for (int group : {32, 64, 128, 256}) {
+    for (int group : {16, 32, 64, 128, 256}) {
       for (bool symmetric : {true, false}) {
         for (IndexOrder order : {IndexOrder::kChunkPairs, IndexOrder::kChunkQuads}) {
+          if (order == IndexOrder::kChunkQuads && group < 32) continue;  // quads need 32
           cases.push_back({bits, group, 64, symmetric, 67, 2, 1, order});
         }
       }
@@ -157,6 +158,29 @@ TEST(LutMatmul, TernaryWithInt8ActivationsIsExact) {
       LutMatmulInt8(packed, xq, y.data(), {TableMode::kInt8, isa, nullptr});
       EXPECT_EQ(y, expected) << IsaName(isa);
     }
+  }
+}
+
+// llama.cpp's scale-and-min blocks: w = s * q - min, the bias stored as s * mid - min.
+TEST(LutMatmul, MinFormIsExactWithInt8Activations) {
+  for (int bits = 1; bits <= 4; ++bits) {
+    const QuantMatrix w = testing::ToMinForm(testing::RandomQuantMatrix(70, 2 * 64, bits, 64, false, 21));
+    ASSERT_TRUE(w.zeros.empty());
+    const auto x = testing::RandomVector(w.cols, 22);
+    const Int8Activations xq = QuantizeActivations(x.data(), 1, w.cols);
+    const std::vector<float> expected = testing::ReferenceMatmulInt8(w, xq, ScaleType::kF32);
+    const LutMatrix packed = LutMatrix::Pack(w, DefaultLutLayout(bits, 64, Isa::kScalar));
+    for (Isa isa : SupportedIsas()) {
+      std::vector<float> y(expected.size());
+      LutMatmulInt8(LutMatrix::Pack(w, [&] {
+                      LutLayout l = DefaultLutLayout(bits, 64, isa);
+                      l.scale_type = ScaleType::kF32;
+                      return l;
+                    }()),
+                    xq, y.data(), {TableMode::kInt8, isa, nullptr});
+      EXPECT_EQ(y, expected) << IsaName(isa) << " bits " << bits;
+    }
+    EXPECT_TRUE(packed.has_bias());
   }
 }
 

@@ -53,9 +53,10 @@ TEST_P(LutMatrixRoundTrip, UnpackInvertsPack) {
 std::vector<Case> AllCases() {
   std::vector<Case> cases;
   for (int bits = 1; bits <= 4; ++bits) {
-    for (int group : {32, 64, 128, 256}) {
+    for (int group : {16, 32, 64, 128, 256}) {
       for (bool symmetric : {true, false}) {
         for (IndexOrder order : {IndexOrder::kChunkPairs, IndexOrder::kChunkQuads}) {
+          if (order == IndexOrder::kChunkQuads && group < 32) continue;  // quads need 32
           cases.push_back({bits, group, 64, symmetric, ScaleType::kF16, order});
         }
       }
@@ -114,6 +115,9 @@ TEST(LutMatrix, RejectsLayoutsThatDoNotFit) {
   EXPECT_THROW(LutMatrix::Pack(w, {3, 32, 64, ScaleType::kF16}), Error);
   EXPECT_THROW(LutMatrix::Pack(w, {2, 64, 64, ScaleType::kF16}), Error);
   EXPECT_THROW(LutMatrix::Pack(w, {2, 32, 96, ScaleType::kF16}), Error);
+  const QuantMatrix w16 = testing::RandomQuantMatrix(8, 64, 2, 16, true, 4);
+  EXPECT_THROW(LutMatrix::Pack(w16, {2, 16, 64, ScaleType::kF16, IndexOrder::kChunkQuads}), Error);
+  EXPECT_EQ(DefaultLutLayout(2, 16).order, IndexOrder::kChunkPairs);
   QuantMatrix bad = w;
   bad.codes.resize(3);
   EXPECT_THROW(LutMatrix::Pack(bad, {2, 32, 64, ScaleType::kF16}), Error);

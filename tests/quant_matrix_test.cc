@@ -15,6 +15,14 @@ TEST(QuantMatrix, WeightFollowsTheAffineMap) {
   EXPECT_FLOAT_EQ(w.Weight(1, 40), w.scales[3] * (static_cast<float>(w.codes[64 + 40]) - 3.5f));
 }
 
+TEST(QuantMatrix, MinFormSubtractsTheMin) {
+  QuantMatrix w = testing::RandomQuantMatrix(2, 32, 2, 16, true, 3);
+  w.mins = {0.5f, 0.25f, -1.f, 2.f};
+  EXPECT_NO_THROW(w.Validate());
+  EXPECT_FLOAT_EQ(w.Weight(1, 20), w.scales[3] * static_cast<float>(w.codes[32 + 20]) - 2.f);
+  EXPECT_FALSE(w.symmetric());
+}
+
 TEST(QuantMatrix, TernaryIsTwoBitWithZeroOne) {
   const std::vector<int8_t> values = {-1, 0, 1, 1, -1, 0, 0, 0};
   std::vector<int8_t> row(64, 0);
@@ -40,7 +48,7 @@ TEST(QuantMatrix, ValidateNamesTheProblem) {
   w.bits = 5;
   expect_error(w, "bit width");
   w = good;
-  w.group = 48;
+  w.group = 8;
   expect_error(w, "group size");
   w = good;
   w.cols = 80;
@@ -57,6 +65,9 @@ TEST(QuantMatrix, ValidateNamesTheProblem) {
   w = good;
   w.zeros.resize(3);
   expect_error(w, "zeros hold");
+  w = good;
+  w.mins = w.zeros;
+  expect_error(w, "not both");
   w = good;
   w.scales[0] = std::nanf("");
   expect_error(w, "non-finite");

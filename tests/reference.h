@@ -34,6 +34,14 @@ inline QuantMatrix RandomQuantMatrix(int64_t rows, int64_t cols, int bits, int g
   return w;
 }
 
+// The same matrix in the min form w = s * q - min, with min = s * zero.
+inline QuantMatrix ToMinForm(QuantMatrix w) {
+  w.mins.resize(w.scales.size());
+  for (size_t i = 0; i < w.mins.size(); ++i) w.mins[i] = w.scales[i] * (w.zeros.empty() ? 1.f : w.zeros[i]);
+  w.zeros.clear();
+  return w;
+}
+
 inline std::vector<float> RandomVector(int64_t n, uint32_t seed, float lo = -1.f, float hi = 1.f) {
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> d(lo, hi);
@@ -90,7 +98,10 @@ inline std::vector<float> ReferenceMatmulInt8(const QuantMatrix& w, const Int8Ac
         const float s = Stored(w.scale(m, g), type);
         float term = static_cast<float>(dot) * (0.5f * xs) * s;
         if (!w.symmetric()) {
-          const float bias = Stored(w.scale(m, g) * (0.5f * static_cast<float>(levels) - w.zero(m, g)), type);
+          const float mid = 0.5f * static_cast<float>(levels);
+          const float bias = Stored(w.mins.empty() ? w.scale(m, g) * (mid - w.zero(m, g))
+                                                   : w.scale(m, g) * mid - w.mins[static_cast<size_t>(m * groups + g)],
+                                    type);
           term = term + bias * (xs * static_cast<float>(sum));
         }
         acc = acc + term;

@@ -7,6 +7,12 @@
 //
 // with code in [0, 2^bits). When `zeros` is empty the matrix is symmetric: zero = (2^bits - 1) / 2,
 // so a 1-bit weight is +-scale/2 and a 2-bit weight one of {-1.5, -0.5, 0.5, 1.5} * scale.
+// llama.cpp's "scale and min" blocks (Q4_1, Q2_K, Q4_K) fit better as
+//
+//     w[m][k] = scale[m][g] * code[m][k] - min[m][g],
+//
+// which `mins` holds instead of `zeros` (scale * code is exact, so this form reproduces their
+// decoders bit for bit where a zero point min / scale would round).
 // Ternary weights {-1, 0, +1} are 2-bit codes {0, 1, 2} with zero 1 (see MakeTernary).
 #pragma once
 
@@ -18,7 +24,8 @@ namespace tmac {
 inline constexpr int kMinBits = 1;
 inline constexpr int kMaxBits = 4;
 
-// Group sizes along K that the packed layouts accept.
+// Group sizes along K: 16 (llama.cpp's Q2_K/Q3_K sub-blocks), 32, 64, 128, 256. Some layouts
+// need more (their Pack says so).
 bool IsSupportedGroup(int group);
 
 struct QuantMatrix {
@@ -29,11 +36,13 @@ struct QuantMatrix {
   std::vector<uint8_t> codes;  // rows * cols, row-major
   std::vector<float> scales;   // rows * groups_per_row, row-major
   std::vector<float> zeros;    // empty (symmetric) or rows * groups_per_row
+  std::vector<float> mins;     // empty, or rows * groups_per_row instead of zeros
 
   int64_t groups_per_row() const { return group > 0 ? cols / group : 0; }
-  bool symmetric() const { return zeros.empty(); }
+  bool symmetric() const { return zeros.empty() && mins.empty(); }
   uint8_t code(int64_t m, int64_t k) const { return codes[m * cols + k]; }
   float scale(int64_t m, int64_t g) const { return scales[m * groups_per_row() + g]; }
+  // The zero point (for the min form: min / scale, which may round).
   float zero(int64_t m, int64_t g) const;
   // The real weight w[m][k], as defined in the header comment.
   float Weight(int64_t m, int64_t k) const;

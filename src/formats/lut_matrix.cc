@@ -71,6 +71,8 @@ LutMatrix LutMatrix::Pack(const QuantMatrix& w, const LutLayout& layout) {
                                        " differs from the matrix's " + std::to_string(w.group));
   Require(layout.order == IndexOrder::kChunkPairs || layout.order == IndexOrder::kChunkQuads,
           "unknown index order");
+  Require(layout.order != IndexOrder::kChunkQuads || w.group % 32 == 0,
+          "chunk quads need a group of at least 32, got " + std::to_string(w.group));
   Require(layout.tile_rows == 64 || layout.tile_rows == 128,
           "unsupported tile_rows " + std::to_string(layout.tile_rows) + " (expected 64 or 128)");
 
@@ -103,7 +105,9 @@ LutMatrix LutMatrix::Pack(const QuantMatrix& w, const LutLayout& layout) {
         uint8_t* params = block + geo.index_bytes;
         StoreParam(params, r, s, layout.scale_type);
         if (out.has_bias_) {
-          StoreParam(params + geo.param_bytes, r, s * (mid - w.zero(m, g)), layout.scale_type);
+          // bias = s * (mid - z), or s * mid - min in the min form (see docs/kernels.md).
+          const float bias = w.mins.empty() ? s * (mid - w.zero(m, g)) : s * mid - w.mins[static_cast<size_t>(m * geo.groups + g)];
+          StoreParam(params + geo.param_bytes, r, bias, layout.scale_type);
         }
       }
     }

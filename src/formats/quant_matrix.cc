@@ -7,15 +7,18 @@
 namespace tmac {
 
 bool IsSupportedGroup(int group) {
-  return group == 32 || group == 64 || group == 128 || group == 256;
+  return group == 16 || group == 32 || group == 64 || group == 128 || group == 256;
 }
 
 float QuantMatrix::zero(int64_t m, int64_t g) const {
-  return zeros.empty() ? 0.5f * static_cast<float>((1 << bits) - 1) : zeros[m * groups_per_row() + g];
+  const int64_t i = m * groups_per_row() + g;
+  if (!mins.empty()) return scales[i] != 0.f ? mins[i] / scales[i] : 0.f;
+  return zeros.empty() ? 0.5f * static_cast<float>((1 << bits) - 1) : zeros[i];
 }
 
 float QuantMatrix::Weight(int64_t m, int64_t k) const {
   const int64_t g = k / group;
+  if (!mins.empty()) return scale(m, g) * static_cast<float>(code(m, k)) - mins[m * groups_per_row() + g];
   return scale(m, g) * (static_cast<float>(code(m, k)) - zero(m, g));
 }
 
@@ -23,7 +26,7 @@ void QuantMatrix::Validate() const {
   Require(bits >= kMinBits && bits <= kMaxBits,
           "unsupported bit width " + std::to_string(bits) + " (expected 1 to 4)");
   Require(IsSupportedGroup(group),
-          "unsupported group size " + std::to_string(group) + " (expected 32, 64, 128 or 256)");
+          "unsupported group size " + std::to_string(group) + " (expected 16, 32, 64, 128 or 256)");
   Require(rows > 0 && cols > 0, "empty matrix: " + std::to_string(rows) + " x " + std::to_string(cols));
   Require(cols % group == 0, "K = " + std::to_string(cols) + " is not a multiple of the group size " +
                                  std::to_string(group));
@@ -35,13 +38,25 @@ void QuantMatrix::Validate() const {
                                        " values, expected " + std::to_string(params));
   Require(zeros.empty() || zeros.size() == params,
           "zeros hold " + std::to_string(zeros.size()) + " values, expected 0 or " + std::to_string(params));
+  Require(mins.empty() || mins.size() == params,
+          "mins hold " + std::to_string(mins.size()) + " values, expected 0 or " + std::to_string(params));
+  Require(zeros.empty() || mins.empty(), "a matrix has zero points or mins, not both");
   const int max_code = (1 << bits) - 1;
+  // Messages are built only on failure: these loops run over every weight of large matrices.
   for (size_t i = 0; i < codes.size(); ++i) {
-    Require(codes[i] <= max_code, "code " + std::to_string(codes[i]) + " at index " + std::to_string(i) +
-                                      " does not fit in " + std::to_string(bits) + " bits");
+    if (codes[i] > max_code) {
+      throw Error("code " + std::to_string(codes[i]) + " at index " + std::to_string(i) + " does not fit in " +
+                  std::to_string(bits) + " bits");
+    }
   }
-  for (float s : scales) Require(std::isfinite(s), "non-finite scale");
-  for (float z : zeros) Require(std::isfinite(z), "non-finite zero point");
+  const auto check_finite = [](const std::vector<float>& values, const char* what) {
+    for (float v : values) {
+      if (!std::isfinite(v)) throw Error(std::string("non-finite ") + what);
+    }
+  };
+  check_finite(scales, "scale");
+  check_finite(zeros, "zero point");
+  check_finite(mins, "min");
 }
 
 QuantMatrix MakeTernary(int64_t rows, int64_t cols, int group, const std::vector<int8_t>& values,

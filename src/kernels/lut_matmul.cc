@@ -92,8 +92,8 @@ LutLayout DefaultLutLayout(int bits, int group, Isa isa) {
   layout.bits = bits;
   layout.group = group;
   // Quads need VPERMB + VPDPBUSD to pay off; the scalar path reads them only as a reference.
-  layout.order = isa != Isa::kScalar && IsaReadsOrder(isa, IndexOrder::kChunkQuads) ? IndexOrder::kChunkQuads
-                                                                                     : IndexOrder::kChunkPairs;
+  const bool quads = isa != Isa::kScalar && group % 32 == 0 && IsaReadsOrder(isa, IndexOrder::kChunkQuads);
+  layout.order = quads ? IndexOrder::kChunkQuads : IndexOrder::kChunkPairs;
   return layout;
 }
 

@@ -62,15 +62,12 @@ struct Ops {
     const __m256i s0 = _mm256_permute2x128_si256(a, b, 0x20);
     const __m256i s1 = _mm256_permute2x128_si256(a, b, 0x31);
     const __m128i count = _mm_cvtsi32_si128(shift);
-    const __m256i* halves[2] = {&s0, &s1};
-    for (int h = 0; h < 2; ++h) {
-      for (int q = 0; q < 2; ++q) {
-        const __m128i part = q == 0 ? _mm256_castsi256_si128(*halves[h])
-                                    : _mm256_extracti128_si256(*halves[h], 1);
-        __m256i* out = reinterpret_cast<__m256i*>(rows + 16 * h + 8 * q);
-        const __m256i v = _mm256_sll_epi32(_mm256_cvtepi16_epi32(part), count);
-        _mm256_storeu_si256(out, _mm256_add_epi32(_mm256_loadu_si256(out), v));
-      }
+    const __m128i parts[4] = {_mm256_castsi256_si128(s0), _mm256_extracti128_si256(s0, 1), _mm256_castsi256_si128(s1),
+                              _mm256_extracti128_si256(s1, 1)};
+    for (int i = 0; i < 4; ++i) {
+      __m256i* out = reinterpret_cast<__m256i*>(rows + 8 * i);
+      const __m256i v = _mm256_sll_epi32(_mm256_cvtepi16_epi32(parts[i]), count);
+      _mm256_storeu_si256(out, _mm256_add_epi32(_mm256_loadu_si256(out), v));
     }
   }
   static void HalfToFloat(const uint16_t* in, float* out, int n) {
@@ -139,20 +136,56 @@ struct Ops {
   }
 
   // Ternary (TL2) ops --------------------------------------------------------------------------
+  //
+  // VPSIGNB negates where its operand byte is negative: shift each slot's sign bit to bit 7 of
+  // its own byte (a 16-bit shift by < 8 cannot carry into the other byte's bit 7), and set bit 0
+  // because a zero operand would zero the entry.
+  template <int kSlot>
+  static void Tl2SignOperands(U8 signs, U8& s0, U8& s1) {
+    const __m256i one = _mm256_set1_epi8(1);
+    s0 = _mm256_or_si256(_mm256_slli_epi16(signs, 7 - 2 * kSlot), one);
+    s1 = _mm256_or_si256(_mm256_slli_epi16(signs, 6 - 2 * kSlot), one);
+  }
   template <int kSlot>
   static void LookupSignedI8(U8 x, U8 signs, U8 tlo, U8 thi, I16& a, I16& b) {
-    const __m256i mask = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
-    const __m256i lo = _mm256_and_si256(x, mask);
-    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), mask);
-    // VPSIGNB negates where its operand byte is negative: shift each sign bit to bit 7 of its
-    // own byte (a 16-bit shift by < 8 cannot carry into the other byte's bit 7), and set bit 0
-    // because a zero operand would zero the entry.
-    const __m256i s0 = _mm256_or_si256(_mm256_slli_epi16(signs, 7 - 2 * kSlot), one);
-    const __m256i s1 = _mm256_or_si256(_mm256_slli_epi16(signs, 6 - 2 * kSlot), one);
+    U8 lo, hi, s0, s1;
+    Nibbles(x, lo, hi);
+    Tl2SignOperands<kSlot>(signs, s0, s1);
     const __m256i r0 = _mm256_sign_epi8(_mm256_shuffle_epi8(tlo, lo), s0);
     const __m256i r1 = _mm256_sign_epi8(_mm256_shuffle_epi8(thi, hi), s1);
-    a = _mm256_maddubs_epi16(one, _mm256_unpacklo_epi8(r0, r1));
-    b = _mm256_maddubs_epi16(one, _mm256_unpackhi_epi8(r0, r1));
+    const __m256i ones = _mm256_set1_epi8(1);
+    a = _mm256_maddubs_epi16(ones, _mm256_unpacklo_epi8(r0, r1));
+    b = _mm256_maddubs_epi16(ones, _mm256_unpackhi_epi8(r0, r1));
+  }
+  template <int kSlot>
+  static void LookupSignedI16(U8 x, U8 signs, U8 lo_low, U8 lo_high, U8 hi_low, U8 hi_high, I16& a, I16& b) {
+    U8 lo, hi, s0, s1;
+    Nibbles(x, lo, hi);
+    Tl2SignOperands<kSlot>(signs, s0, s1);
+    // Pair sums per plane in int8 (|l0 + l1| <= 126, |h0 + h1| <= 6), then one VPMADDUBSW with
+    // byte weights (1, 127) turns each row's (l, h) into l + 127 h.
+    const __m256i l = _mm256_add_epi8(_mm256_sign_epi8(_mm256_shuffle_epi8(lo_low, lo), s0),
+                                      _mm256_sign_epi8(_mm256_shuffle_epi8(hi_low, hi), s1));
+    const __m256i h = _mm256_add_epi8(_mm256_sign_epi8(_mm256_shuffle_epi8(lo_high, lo), s0),
+                                      _mm256_sign_epi8(_mm256_shuffle_epi8(hi_high, hi), s1));
+    const __m256i weights = _mm256_set1_epi16(127 << 8 | 1);
+    a = _mm256_maddubs_epi16(weights, _mm256_unpacklo_epi8(l, h));
+    b = _mm256_maddubs_epi16(weights, _mm256_unpackhi_epi8(l, h));
+  }
+  static void Tl2TableI8(const float (&d)[3][16], const float x[3], float inv, uint8_t* out) {
+    __m256i q[2];
+    for (int h = 0; h < 2; ++h) {
+      const __m256 e =
+          _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(d[0] + 8 * h), _mm256_set1_ps(x[0])),
+                                      _mm256_mul_ps(_mm256_loadu_ps(d[1] + 8 * h), _mm256_set1_ps(x[1]))),
+                        _mm256_mul_ps(_mm256_loadu_ps(d[2] + 8 * h), _mm256_set1_ps(x[2])));
+      // VCVTPS2DQ rounds in the current mode, round to nearest even, as nearbyint does.
+      q[h] = _mm256_cvtps_epi32(_mm256_mul_ps(e, _mm256_set1_ps(inv)));
+    }
+    // PACKSSDW interleaves 128-bit lanes; reorder to entries 0-7, 8-15 before the byte pack.
+    const __m256i words = _mm256_permute4x64_epi64(_mm256_packs_epi32(q[0], q[1]), 0xD8);
+    const __m128i bytes = _mm_packs_epi16(_mm256_castsi256_si128(words), _mm256_extracti128_si256(words, 1));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out), bytes);
   }
 };
 

@@ -69,15 +69,13 @@ struct Ops {
   static void AccumulateRows(I16 a, I16 b, int shift, int32_t* rows) {
     const __m512i first = _mm512_permutex2var_epi64(a, _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11), b);
     const __m512i second = _mm512_permutex2var_epi64(a, _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15), b);
-    const __m512i* halves[2] = {&first, &second};
     const __m128i count = _mm_cvtsi32_si128(shift);
-    for (int h = 0; h < 2; ++h) {
-      for (int q = 0; q < 2; ++q) {
-        const __m256i part = _mm512_extracti64x4_epi64(*halves[h], q);
-        int32_t* out = rows + 32 * h + 16 * q;
-        const __m512i v = _mm512_sll_epi32(_mm512_cvtepi16_epi32(part), count);
-        _mm512_storeu_si512(out, _mm512_add_epi32(_mm512_loadu_si512(out), v));
-      }
+    // Rows 0-15, 16-31, 32-47, 48-63 (extract indices must be immediates, even at -O0).
+    const __m256i parts[4] = {_mm512_castsi512_si256(first), _mm512_extracti64x4_epi64(first, 1),
+                              _mm512_castsi512_si256(second), _mm512_extracti64x4_epi64(second, 1)};
+    for (int i = 0; i < 4; ++i) {
+      const __m512i v = _mm512_sll_epi32(_mm512_cvtepi16_epi32(parts[i]), count);
+      _mm512_storeu_si512(rows + 16 * i, _mm512_add_epi32(_mm512_loadu_si512(rows + 16 * i), v));
     }
   }
   static void HalfToFloat(const uint16_t* in, float* out, int n) {
@@ -142,22 +140,6 @@ struct Ops {
     }
   }
 
-  // Ternary (TL2) ops --------------------------------------------------------------------------
-  template <int kSlot>
-  static void LookupSignedI8(U8 x, U8 signs, U8 tlo, U8 thi, I16& a, I16& b) {
-    const __m512i mask = _mm512_set1_epi8(0x0F), zero = _mm512_setzero_si512();
-    const __m512i lo = _mm512_and_si512(x, mask);
-    const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(x, 4), mask);
-    // The sign bits become mask registers; a masked subtract from zero negates those slots.
-    const __mmask64 n0 = _mm512_test_epi8_mask(signs, _mm512_set1_epi8(static_cast<char>(1 << (2 * kSlot))));
-    const __mmask64 n1 = _mm512_test_epi8_mask(signs, _mm512_set1_epi8(static_cast<char>(2 << (2 * kSlot))));
-    const __m512i e0 = _mm512_shuffle_epi8(tlo, lo), e1 = _mm512_shuffle_epi8(thi, hi);
-    const __m512i r0 = _mm512_mask_sub_epi8(e0, n0, zero, e0);
-    const __m512i r1 = _mm512_mask_sub_epi8(e1, n1, zero, e1);
-    const __m512i ones = _mm512_set1_epi8(1);
-    a = _mm512_maddubs_epi16(ones, _mm512_unpacklo_epi8(r0, r1));
-    b = _mm512_maddubs_epi16(ones, _mm512_unpackhi_epi8(r0, r1));
-  }
 #if defined(__AVX512VBMI__) && defined(__AVX512VNNI__)
   // kChunkQuads: 16 rows x 4 bytes per vector.
   using I32 = __m512i;
@@ -191,6 +173,54 @@ struct Ops {
     acc_high = _mm512_dpbusd_epi32(acc_high, weight, _mm512_permutexvar_epi8(hi, hi_high));
   }
 #endif
+
+  // Ternary (TL2) ops --------------------------------------------------------------------------
+  //
+  // The sign bits become mask registers; a masked subtract from zero negates those slots.
+  template <int kSlot>
+  static void Tl2SignMasks(U8 signs, __mmask64& n0, __mmask64& n1) {
+    n0 = _mm512_test_epi8_mask(signs, _mm512_set1_epi8(static_cast<char>(1 << (2 * kSlot))));
+    n1 = _mm512_test_epi8_mask(signs, _mm512_set1_epi8(static_cast<char>(2 << (2 * kSlot))));
+  }
+  static __m512i Tl2Negate(__m512i e, __mmask64 n) {
+    return _mm512_mask_sub_epi8(e, n, _mm512_setzero_si512(), e);
+  }
+  template <int kSlot>
+  static void LookupSignedI8(U8 x, U8 signs, U8 tlo, U8 thi, I16& a, I16& b) {
+    U8 lo, hi;
+    __mmask64 n0, n1;
+    Nibbles(x, lo, hi);
+    Tl2SignMasks<kSlot>(signs, n0, n1);
+    const __m512i r0 = Tl2Negate(_mm512_shuffle_epi8(tlo, lo), n0);
+    const __m512i r1 = Tl2Negate(_mm512_shuffle_epi8(thi, hi), n1);
+    const __m512i ones = _mm512_set1_epi8(1);
+    a = _mm512_maddubs_epi16(ones, _mm512_unpacklo_epi8(r0, r1));
+    b = _mm512_maddubs_epi16(ones, _mm512_unpackhi_epi8(r0, r1));
+  }
+  template <int kSlot>
+  static void LookupSignedI16(U8 x, U8 signs, U8 lo_low, U8 lo_high, U8 hi_low, U8 hi_high, I16& a, I16& b) {
+    U8 lo, hi;
+    __mmask64 n0, n1;
+    Nibbles(x, lo, hi);
+    Tl2SignMasks<kSlot>(signs, n0, n1);
+    // Pair sums per plane in int8 (|l0 + l1| <= 126, |h0 + h1| <= 6), then one VPMADDUBSW with
+    // byte weights (1, 127) turns each row's (l, h) into l + 127 h.
+    const __m512i l = _mm512_add_epi8(Tl2Negate(_mm512_shuffle_epi8(lo_low, lo), n0),
+                                      Tl2Negate(_mm512_shuffle_epi8(hi_low, hi), n1));
+    const __m512i h = _mm512_add_epi8(Tl2Negate(_mm512_shuffle_epi8(lo_high, lo), n0),
+                                      Tl2Negate(_mm512_shuffle_epi8(hi_high, hi), n1));
+    const __m512i weights = _mm512_set1_epi16(127 << 8 | 1);
+    a = _mm512_maddubs_epi16(weights, _mm512_unpacklo_epi8(l, h));
+    b = _mm512_maddubs_epi16(weights, _mm512_unpackhi_epi8(l, h));
+  }
+  static void Tl2TableI8(const float (&d)[3][16], const float x[3], float inv, uint8_t* out) {
+    const __m512 e = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(d[0]), _mm512_set1_ps(x[0])),
+                                                 _mm512_mul_ps(_mm512_loadu_ps(d[1]), _mm512_set1_ps(x[1]))),
+                                   _mm512_mul_ps(_mm512_loadu_ps(d[2]), _mm512_set1_ps(x[2])));
+    // VCVTPS2DQ rounds in the current mode, round to nearest even, as nearbyint does.
+    const __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(e, _mm512_set1_ps(inv)));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm512_cvtepi32_epi8(q));
+  }
 };
 
 }  // namespace tmac::kernels::TMAC_ISA_NS

@@ -116,18 +116,50 @@ struct Ops {
   }
 
   // Ternary (TL2) ops --------------------------------------------------------------------------
+  //
+  // (e ^ m) - m with m = -1 where the sign bit is set (VTST) and 0 elsewhere negates exactly.
+  template <int kSlot>
+  static void Tl2SignMasks(U8 signs, int8x16_t& m0, int8x16_t& m1) {
+    m0 = vreinterpretq_s8_u8(vtstq_u8(signs, vdupq_n_u8(1 << (2 * kSlot))));
+    m1 = vreinterpretq_s8_u8(vtstq_u8(signs, vdupq_n_u8(2 << (2 * kSlot))));
+  }
+  static int8x16_t Tl2Lookup(U8 table, U8 index, int8x16_t m) {
+    return vsubq_s8(veorq_s8(vreinterpretq_s8_u8(vqtbl1q_u8(table, index)), m), m);
+  }
   template <int kSlot>
   static void LookupSignedI8(U8 x, U8 signs, U8 tlo, U8 thi, I16& a, I16& b) {
-    const uint8x16_t lo = vandq_u8(x, vdupq_n_u8(0x0F)), hi = vshrq_n_u8(x, 4);
-    // (e ^ m) - m with m = -1 where the sign bit is set (VTST) and 0 elsewhere negates exactly.
-    const int8x16_t m0 = vreinterpretq_s8_u8(vtstq_u8(signs, vdupq_n_u8(1 << (2 * kSlot))));
-    const int8x16_t m1 = vreinterpretq_s8_u8(vtstq_u8(signs, vdupq_n_u8(2 << (2 * kSlot))));
-    const int8x16_t e0 = vreinterpretq_s8_u8(vqtbl1q_u8(tlo, lo));
-    const int8x16_t e1 = vreinterpretq_s8_u8(vqtbl1q_u8(thi, hi));
-    const int8x16_t r0 = vsubq_s8(veorq_s8(e0, m0), m0);
-    const int8x16_t r1 = vsubq_s8(veorq_s8(e1, m1), m1);
+    U8 lo, hi;
+    int8x16_t m0, m1;
+    Nibbles(x, lo, hi);
+    Tl2SignMasks<kSlot>(signs, m0, m1);
+    const int8x16_t r0 = Tl2Lookup(tlo, lo, m0), r1 = Tl2Lookup(thi, hi, m1);
     a = vaddl_s8(vget_low_s8(r0), vget_low_s8(r1));
     b = vaddl_high_s8(r0, r1);
+  }
+  template <int kSlot>
+  static void LookupSignedI16(U8 x, U8 signs, U8 lo_low, U8 lo_high, U8 hi_low, U8 hi_high, I16& a, I16& b) {
+    U8 lo, hi;
+    int8x16_t m0, m1;
+    Nibbles(x, lo, hi);
+    Tl2SignMasks<kSlot>(signs, m0, m1);
+    // Pair sums per plane in int8 (|l0 + l1| <= 126, |h0 + h1| <= 6), then l + 127 h widened by
+    // one multiply-accumulate.
+    const int8x16_t l = vaddq_s8(Tl2Lookup(lo_low, lo, m0), Tl2Lookup(hi_low, hi, m1));
+    const int8x16_t h = vaddq_s8(Tl2Lookup(lo_high, lo, m0), Tl2Lookup(hi_high, hi, m1));
+    a = vmlal_s8(vmovl_s8(vget_low_s8(l)), vget_low_s8(h), vdup_n_s8(127));
+    b = vmlal_high_s8(vmovl_high_s8(l), h, vdupq_n_s8(127));
+  }
+  static void Tl2TableI8(const float (&d)[3][16], const float x[3], float inv, uint8_t* out) {
+    int16x4_t q[4];
+    for (int j = 0; j < 4; ++j) {
+      const float32x4_t e = vaddq_f32(
+          vaddq_f32(vmulq_n_f32(vld1q_f32(d[0] + 4 * j), x[0]), vmulq_n_f32(vld1q_f32(d[1] + 4 * j), x[1])),
+          vmulq_n_f32(vld1q_f32(d[2] + 4 * j), x[2]));
+      // FCVTNS rounds to nearest even, as nearbyint does in the default rounding mode.
+      q[j] = vmovn_s32(vcvtnq_s32_f32(vmulq_n_f32(e, inv)));
+    }
+    vst1q_s8(reinterpret_cast<int8_t*>(out),
+             vcombine_s8(vmovn_s16(vcombine_s16(q[0], q[1])), vmovn_s16(vcombine_s16(q[2], q[3]))));
   }
 };
 

@@ -174,6 +174,28 @@ struct Ops {
       (i < 8 ? a : b).v[i & 7] = static_cast<int16_t>(e0 + e1);
     }
   }
+  // LookupSignedI8 for exact entries e = l + 127 h, held as a low plane (l in [-63, 63]) and a
+  // high plane (h in [-3, 3]). A pair's negated l (or h) values still sum within int8, so SIMD
+  // versions add the pair per plane in int8 and merge the two planes into int16 once.
+  template <int kSlot>
+  static void LookupSignedI16(U8 x, U8 signs, U8 lo_low, U8 lo_high, U8 hi_low, U8 hi_high, I16& a, I16& b) {
+    for (int i = 0; i < 16; ++i) {
+      const int n0 = x.v[i] & 15, n1 = x.v[i] >> 4;
+      int e0 = static_cast<int8_t>(lo_low.v[n0]) + 127 * static_cast<int8_t>(lo_high.v[n0]);
+      int e1 = static_cast<int8_t>(hi_low.v[n1]) + 127 * static_cast<int8_t>(hi_high.v[n1]);
+      if ((signs.v[i] >> (2 * kSlot)) & 1) e0 = -e0;
+      if ((signs.v[i] >> (2 * kSlot + 1)) & 1) e1 = -e1;
+      (i < 8 ? a : b).v[i & 7] = static_cast<int16_t>(e0 + e1);
+    }
+  }
+  // One 16-entry int8 table: out[i] = round-to-nearest-even(((d[0][i] x[0] + d[1][i] x[1]) +
+  // d[2][i] x[2]) * inv) in that order of float operations; the caller keeps it in [-127, 127].
+  static void Tl2TableI8(const float (&d)[3][16], const float x[3], float inv, uint8_t* out) {
+    for (int i = 0; i < 16; ++i) {
+      const float e = (d[0][i] * x[0] + d[1][i] * x[1]) + d[2][i] * x[2];
+      out[i] = static_cast<uint8_t>(static_cast<int>(std::nearbyint(e * inv)));
+    }
+  }
 };
 
 inline void Ops::HalfToFloat(const uint16_t* in, float* out, int n) {
