@@ -109,9 +109,7 @@ DequantMatrix DequantMatrix::Clone() const {
   out.symmetric_ = symmetric_;
   out.row_bytes_ = row_bytes_;
   if (data_ != nullptr) {
-    const auto size = static_cast<size_t>(bytes() + kernels::kDequantPadding);
-    out.storage_ = AllocateAligned(size, /*huge_pages=*/true);
-    std::memcpy(out.storage_.get(), data_, size);
+    out.storage_ = CopyAligned(data_, static_cast<size_t>(bytes() + kernels::kDequantPadding), /*huge_pages=*/true);
     out.data_ = out.storage_.get();
   }
   return out;

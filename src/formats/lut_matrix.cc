@@ -123,8 +123,7 @@ LutMatrix LutMatrix::Clone() const {
   out.has_bias_ = has_bias_;
   out.bytes_ = bytes_;
   if (data_ != nullptr) {
-    out.storage_ = AllocateAligned(static_cast<size_t>(bytes_), /*huge_pages=*/true);
-    std::memcpy(out.storage_.get(), data_, static_cast<size_t>(bytes_));
+    out.storage_ = CopyAligned(data_, static_cast<size_t>(bytes_), /*huge_pages=*/true);
     out.data_ = out.storage_.get();
   }
   return out;

@@ -111,8 +111,7 @@ Tl2Matrix Tl2Matrix::Clone() const {
   out.layout_ = layout_;
   out.bytes_ = bytes_;
   if (data_ != nullptr) {
-    out.storage_ = AllocateAligned(static_cast<size_t>(bytes_), /*huge_pages=*/true);
-    std::memcpy(out.storage_.get(), data_, static_cast<size_t>(bytes_));
+    out.storage_ = CopyAligned(data_, static_cast<size_t>(bytes_), /*huge_pages=*/true);
     out.data_ = out.storage_.get();
   }
   return out;

@@ -22,4 +22,10 @@ std::unique_ptr<uint8_t, void (*)(void*)> AllocateAligned(size_t bytes, bool hug
   return {static_cast<uint8_t*>(p), &std::free};
 }
 
+std::unique_ptr<uint8_t, void (*)(void*)> CopyAligned(const uint8_t* data, size_t bytes, bool huge_pages) {
+  auto out = AllocateAligned(bytes, huge_pages);
+  if (bytes > 0) std::memcpy(out.get(), data, bytes);
+  return out;
+}
+
 }  // namespace tmac

@@ -12,4 +12,7 @@ namespace tmac {
 // weights from DRAM needs them to avoid TLB misses. Throws std::bad_alloc on failure.
 std::unique_ptr<uint8_t, void (*)(void*)> AllocateAligned(size_t bytes, bool huge_pages = false);
 
+// A new buffer as AllocateAligned makes it, holding a copy of data[0, bytes).
+std::unique_ptr<uint8_t, void (*)(void*)> CopyAligned(const uint8_t* data, size_t bytes, bool huge_pages = false);
+
 }  // namespace tmac
