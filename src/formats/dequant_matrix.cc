@@ -2,7 +2,6 @@
 // describes the layout, kernels/dequant_kernels.h has its constants, and
 // kernels/dequant_kernel-inl.h is the reader.
 #include <cmath>
-#include <cstring>
 #include <string>
 
 #include "formats/half.h"
