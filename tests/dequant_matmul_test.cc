@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <ostream>
+
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -24,6 +26,9 @@ std::string Name(const Case& c) {
   return "b" + std::to_string(c.bits) + "_g" + std::to_string(c.group) + (c.symmetric ? "_sym" : "_zero") + "_m" +
          std::to_string(c.rows) + "_k" + std::to_string(c.cols_in_groups * c.group) + "_n" + std::to_string(c.batch);
 }
+
+// Readable parameters in test logs (gtest would dump the struct's bytes, padding included).
+void PrintTo(const Case& c, std::ostream* os) { *os << Name(c); }
 
 class DequantMatmulTest : public ::testing::TestWithParam<Case> {
  protected:

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <ostream>
+
 #include <algorithm>
 #include <random>
 #include <cmath>
@@ -48,6 +50,9 @@ std::string Name(const Case& c) {
          (c.symmetric ? "_sym" : "_zero") + "_m" + std::to_string(c.rows) + "_n" + std::to_string(c.batch) +
          (c.order == IndexOrder::kChunkQuads ? "_quads" : "_pairs");
 }
+
+// Readable parameters in test logs (gtest would dump the struct's bytes, padding included).
+void PrintTo(const Case& c, std::ostream* os) { *os << Name(c); }
 
 class LutMatmulTest : public ::testing::TestWithParam<Case> {
  protected:

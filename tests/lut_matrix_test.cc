@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <ostream>
+#include <string>
+
 #include "formats/lut_view.h"
 #include "reference.h"
 #include "tmac/error.h"
@@ -14,6 +17,15 @@ struct Case {
   ScaleType scale_type;
   IndexOrder order;
 };
+
+std::string Name(const Case& c) {
+  return "b" + std::to_string(c.bits) + "_g" + std::to_string(c.group) + "_t" + std::to_string(c.tile_rows) +
+         (c.symmetric ? "_sym" : "_zero") + (c.scale_type == ScaleType::kF16 ? "_f16" : "_f32") +
+         (c.order == IndexOrder::kChunkQuads ? "_quads" : "_pairs");
+}
+
+// Readable parameters in test logs (gtest would dump the struct's bytes, padding included).
+void PrintTo(const Case& c, std::ostream* os) { *os << Name(c); }
 
 class LutMatrixRoundTrip : public ::testing::TestWithParam<Case> {};
 
@@ -68,13 +80,7 @@ std::vector<Case> AllCases() {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllLayouts, LutMatrixRoundTrip, ::testing::ValuesIn(AllCases()),
-                         [](const auto& info) {
-                           const Case& c = info.param;
-                           return "b" + std::to_string(c.bits) + "_g" + std::to_string(c.group) + "_t" +
-                                  std::to_string(c.tile_rows) + (c.symmetric ? "_sym" : "_zero") +
-                                  (c.scale_type == ScaleType::kF16 ? "_f16" : "_f32") +
-                                  (c.order == IndexOrder::kChunkQuads ? "_quads" : "_pairs");
-                         });
+                         [](const auto& info) { return Name(info.param); });
 
 TEST(LutMatrix, ByteLayoutMatchesTheDocumentedOrder) {
   // One row, one group of 32: codes chosen so each plane's nibbles are easy to read.
