@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "expect_error.h"
 #include "formats/half.h"
 #include "tmac/error.h"
 #include "tmac/ggml_types.h"
@@ -76,16 +77,7 @@ TEST(GgmlTypes, BlockSizesAndNamesAreGgmls) {
   }
 }
 
-// Expects fn to throw tmac::Error whose message contains `part`.
-template <typename Fn>
-void ExpectError(Fn fn, const std::string& part) {
-  try {
-    fn();
-    ADD_FAILURE() << "no error; expected one mentioning \"" << part << "\"";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-  }
-}
+using testing::ExpectError;
 
 TEST(GgmlTypes, RejectsUnsupportedTypesByName) {
   const auto iq2_xxs = static_cast<GgmlType>(16);

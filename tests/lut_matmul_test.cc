@@ -2,9 +2,7 @@
 
 #include <ostream>
 
-#include <algorithm>
 #include <random>
-#include <cmath>
 #include <string>
 
 #include "reference.h"
@@ -14,29 +12,6 @@
 
 namespace tmac {
 namespace {
-
-// Error bound for int8 tables, derived:
-// Each chunk's table entries T (sums of +-x over 4 activations) are stored as round(T / ts), with
-// ts = (largest chunk |x0|+|x1|+|x2|+|x3| in the group) / 127, so each lookup is off by at most
-// 1/2 unit. A plane sums G/4 lookups (error <= G/8 units), planes are weighted 2^p
-// (sum 2^b - 1), and one unit of the weighted sum is worth s * ts / 2 in the output:
-//     |error of group g| <= |s_g| * ts_g * (2^b - 1) * G / 16.
-// The averaging mode merges each chunk pair as round((a + b) / 2), off by at most 1/2, which
-// doubled is one unit per pair and plane: (2^b - 1) * G / 8 more units, i.e. twice the bound.
-// fp32 rounding adds a relative 1e-4 of sum |w x|.
-double Int8TableBound(const QuantMatrix& w, const float* x, int64_t m, bool averaged) {
-  double bound = 0;
-  for (int64_t g = 0; g < w.groups_per_row(); ++g) {
-    double max_abs_sum = 0;
-    for (int64_t c = g * w.group; c < (g + 1) * w.group; c += 4) {
-      max_abs_sum = std::max(max_abs_sum, static_cast<double>(std::fabs(x[c]) + std::fabs(x[c + 1]) +
-                                                              std::fabs(x[c + 2]) + std::fabs(x[c + 3])));
-    }
-    const double ts = max_abs_sum / 127.0;
-    bound += std::fabs(w.scale(m, g)) * ts * ((1 << w.bits) - 1) * w.group / 16.0 * (averaged ? 2 : 1);
-  }
-  return bound * 1.001 + 1e-4 * testing::AbsDot(w, x, m) + 1e-6;
-}
 
 struct Case {
   int bits, group, tile_rows;
@@ -88,7 +63,8 @@ TEST_P(LutMatmulTest, Int8TablesStayWithinTheDerivedBound) {
       for (int64_t n = 0; n < c.batch; ++n) {
         for (int64_t m = 0; m < c.rows; ++m) {
           const size_t i = static_cast<size_t>(n * c.rows + m);
-          ASSERT_NEAR(y[i], ref[i], Int8TableBound(stored_, x_.data() + n * source_.cols, m, averaged))
+          const double bound = testing::Int8TableBound(stored_, x_.data() + n * source_.cols, m, averaged);
+          ASSERT_NEAR(y[i], ref[i], bound)
               << IsaName(isa) << (averaged ? " averaged" : "") << " row " << m << " batch " << n;
         }
       }
