@@ -55,6 +55,11 @@ enum class GgmlType : uint32_t {
   kMXFP4 = 39,
   kNVFP4 = 40,
   kQ1_0 = 41,
+  // tmac's private types, not llama.cpp's (src/formats/lut_gguf.h, docs/format.md): packed
+  // matrices stored as raw bytes, block size 1 and type size 1, so the GGUF shape is the byte
+  // count. FindGgmlType knows them; GgmlTypes() lists only ggml's own types.
+  kTmacLut = 1000,
+  kTmacTl2 = 1001,
 };
 
 // How a type stores elements: each block of `block_size` consecutive elements of a row takes
@@ -68,7 +73,8 @@ struct GgmlTypeInfo {
 
 // Every type above, by increasing id.
 std::span<const GgmlTypeInfo> GgmlTypes();
-// The type with this id, or nullptr for an id that is not (or no longer) a ggml type.
+// The type with this id (a ggml type or one of tmac's private ones), or nullptr for an id
+// that is neither (or no longer a ggml type).
 const GgmlTypeInfo* FindGgmlType(uint32_t id);
 // The type's entry; throws tmac::Error for a value outside the enum.
 const GgmlTypeInfo& GgmlTypeInfoOf(GgmlType type);

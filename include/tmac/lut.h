@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "tmac/isa.h"
@@ -67,6 +68,11 @@ class LutMatrix {
   QuantMatrix Unpack() const;
   // A deep copy (benchmarks rotate over many copies to stream from DRAM).
   LutMatrix Clone() const;
+  // A rows x cols matrix whose packed bytes are a copy of `bytes`, as data() returns them for a
+  // matrix packed with `layout` (with zero terms when has_bias). Throws tmac::Error for an
+  // unsupported layout, cols not a multiple of the group, or a byte count other than the layout's.
+  static LutMatrix FromBytes(int64_t rows, int64_t cols, const LutLayout& layout, bool has_bias,
+                             std::span<const uint8_t> bytes);
 
   int64_t rows() const { return rows_; }
   int64_t cols() const { return cols_; }

@@ -25,6 +25,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 
 #include "tmac/lut.h"
 #include "tmac/quant.h"
@@ -50,6 +51,11 @@ class Tl2Matrix {
   QuantMatrix Unpack() const;
   // A deep copy (benchmarks rotate over many copies to stream from DRAM).
   Tl2Matrix Clone() const;
+  // A rows x cols matrix in groups of `group` whose packed bytes are a copy of `bytes`, as data()
+  // returns them. Throws tmac::Error for an unsupported group or layout, cols not a multiple of
+  // the group, or a byte count other than the layout's.
+  static Tl2Matrix FromBytes(int64_t rows, int64_t cols, int group, const Tl2Layout& layout,
+                             std::span<const uint8_t> bytes);
 
   int64_t rows() const { return rows_; }
   int64_t cols() const { return cols_; }

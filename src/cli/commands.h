@@ -26,4 +26,7 @@ void RegisterBenchKernels(CLI::App& bench, const GlobalOptions& global);
 // `tmac info FILE`, added at the top level.
 void RegisterInfo(CLI::App& app);
 
+// `tmac convert IN OUT --bits B`, added at the top level.
+void RegisterConvert(CLI::App& app);
+
 }  // namespace tmac::cli

@@ -65,6 +65,7 @@ int main(int argc, char** argv) {
   CLI::App* bench = app.add_subcommand("bench", "Measure the speed of kernels");
   tmac::cli::RegisterBenchKernels(*bench, global);
   tmac::cli::RegisterInfo(app);
+  tmac::cli::RegisterConvert(app);
 
   try {
     app.parse(argc, argv);

@@ -50,6 +50,12 @@ constexpr GgmlTypeInfo kTypes[] = {
     {GgmlType::kQ1_0, "Q1_0", 128, 2 + 16},
 };
 
+// tmac's private types (src/formats/lut_gguf.h): bytes of a packed matrix.
+constexpr GgmlTypeInfo kTmacTypes[] = {
+    {GgmlType::kTmacLut, "TMAC_LUT", 1, 1},
+    {GgmlType::kTmacTl2, "TMAC_TL2", 1, 1},
+};
+
 constexpr bool SortedById() {
   for (size_t i = 1; i < std::size(kTypes); ++i) {
     if (kTypes[i - 1].type >= kTypes[i].type) return false;
@@ -65,7 +71,11 @@ std::span<const GgmlTypeInfo> GgmlTypes() { return kTypes; }
 const GgmlTypeInfo* FindGgmlType(uint32_t id) {
   const auto* it = std::lower_bound(std::begin(kTypes), std::end(kTypes), id,
                                     [](const GgmlTypeInfo& t, uint32_t v) { return uint32_t(t.type) < v; });
-  return it != std::end(kTypes) && uint32_t(it->type) == id ? it : nullptr;
+  if (it != std::end(kTypes) && uint32_t(it->type) == id) return it;
+  for (const GgmlTypeInfo& info : kTmacTypes) {
+    if (uint32_t(info.type) == id) return &info;
+  }
+  return nullptr;
 }
 
 const GgmlTypeInfo& GgmlTypeInfoOf(GgmlType type) {

@@ -52,6 +52,16 @@ void SetNibble(uint8_t* codes, int chunk, int p, int nibble) {
 // Half the largest code: the zero point at which bit planes read as +-1 need no bias.
 float Midpoint(int bits) { return 0.5f * static_cast<float>((1 << bits) - 1); }
 
+// The layout's own parameters (bits and group are checked against the matrix by the caller).
+void CheckLayout(const LutLayout& layout) {
+  Require(layout.tile_rows == 64 || layout.tile_rows == 128,
+          "unsupported tile_rows " + std::to_string(layout.tile_rows) + " (expected 64 or 128)");
+  Require(layout.scale_type == ScaleType::kF16 || layout.scale_type == ScaleType::kF32, "unknown scale type");
+  Require(layout.order == IndexOrder::kChunkPairs || layout.order == IndexOrder::kChunkQuads, "unknown index order");
+  Require(layout.order != IndexOrder::kChunkQuads || layout.group % 32 == 0,
+          "chunk quads need a group of at least 32, got " + std::to_string(layout.group));
+}
+
 }  // namespace
 
 LutMatrix::LutMatrix() : storage_(nullptr, &std::free) {}
@@ -69,12 +79,7 @@ LutMatrix LutMatrix::Pack(const QuantMatrix& w, const LutLayout& layout) {
                                      " differ from the matrix's " + std::to_string(w.bits));
   Require(layout.group == w.group, "layout group " + std::to_string(layout.group) +
                                        " differs from the matrix's " + std::to_string(w.group));
-  Require(layout.order == IndexOrder::kChunkPairs || layout.order == IndexOrder::kChunkQuads,
-          "unknown index order");
-  Require(layout.order != IndexOrder::kChunkQuads || w.group % 32 == 0,
-          "chunk quads need a group of at least 32, got " + std::to_string(w.group));
-  Require(layout.tile_rows == 64 || layout.tile_rows == 128,
-          "unsupported tile_rows " + std::to_string(layout.tile_rows) + " (expected 64 or 128)");
+  CheckLayout(layout);
 
   LutMatrix out;
   out.rows_ = w.rows;
@@ -126,6 +131,28 @@ LutMatrix LutMatrix::Clone() const {
     out.storage_ = CopyAligned(data_, static_cast<size_t>(bytes_), /*huge_pages=*/true);
     out.data_ = out.storage_.get();
   }
+  return out;
+}
+
+LutMatrix LutMatrix::FromBytes(int64_t rows, int64_t cols, const LutLayout& layout, bool has_bias,
+                               std::span<const uint8_t> bytes) {
+  Require(rows > 0 && cols > 0, "a packed matrix needs positive rows and cols");
+  Require(layout.bits >= kMinBits && layout.bits <= kMaxBits, "unsupported bits " + std::to_string(layout.bits));
+  Require(IsSupportedGroup(layout.group), "unsupported group " + std::to_string(layout.group));
+  Require(cols % layout.group == 0,
+          "cols " + std::to_string(cols) + " is not a multiple of the group " + std::to_string(layout.group));
+  CheckLayout(layout);
+  LutMatrix out;
+  out.rows_ = rows;
+  out.cols_ = cols;
+  out.layout_ = layout;
+  out.has_bias_ = has_bias;
+  const LutGeometry geo = GeometryOf(out);
+  Require(static_cast<int64_t>(bytes.size()) == geo.total_bytes,
+          std::to_string(bytes.size()) + " bytes for a packed matrix of " + std::to_string(geo.total_bytes));
+  out.bytes_ = geo.total_bytes;
+  out.storage_ = CopyAligned(bytes.data(), bytes.size(), /*huge_pages=*/true);
+  out.data_ = out.storage_.get();
   return out;
 }
 

@@ -117,6 +117,28 @@ Tl2Matrix Tl2Matrix::Clone() const {
   return out;
 }
 
+Tl2Matrix Tl2Matrix::FromBytes(int64_t rows, int64_t cols, int group, const Tl2Layout& layout,
+                               std::span<const uint8_t> bytes) {
+  Require(rows > 0 && cols > 0, "a packed matrix needs positive rows and cols");
+  Require(IsSupportedGroup(group) && group >= 32,
+          "unsupported TL2 group " + std::to_string(group) + " (expected 32, 64, 128 or 256)");
+  Require(cols % group == 0, "cols " + std::to_string(cols) + " is not a multiple of the group " + std::to_string(group));
+  Require(layout.tile_rows == 64 || layout.tile_rows == 128,
+          "unsupported tile_rows " + std::to_string(layout.tile_rows) + " (expected 64 or 128)");
+  Tl2Matrix out;
+  out.rows_ = rows;
+  out.cols_ = cols;
+  out.group_ = group;
+  out.layout_ = layout;
+  const Tl2Geometry geo = Tl2GeometryOf(out);
+  Require(static_cast<int64_t>(bytes.size()) == geo.total_bytes,
+          std::to_string(bytes.size()) + " bytes for a packed matrix of " + std::to_string(geo.total_bytes));
+  out.bytes_ = geo.total_bytes;
+  out.storage_ = CopyAligned(bytes.data(), bytes.size(), /*huge_pages=*/true);
+  out.data_ = out.storage_.get();
+  return out;
+}
+
 QuantMatrix Tl2Matrix::Unpack() const {
   Require(data_ != nullptr, "unpacking an empty Tl2Matrix");
   const Tl2Geometry geo = Tl2GeometryOf(*this);

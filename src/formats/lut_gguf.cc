@@ -1,0 +1,113 @@
+// Packed tmac matrices as GGUF tensors; docs/format.md is the specification.
+#include "formats/lut_gguf.h"
+
+#include <span>
+
+#include "tmac/error.h"
+
+namespace tmac {
+
+namespace {
+
+std::string_view ScaleTypeName(ScaleType type) { return type == ScaleType::kF16 ? "f16" : "f32"; }
+std::string_view OrderName(IndexOrder order) {
+  return order == IndexOrder::kChunkPairs ? "chunk_pairs" : "chunk_quads";
+}
+
+void AddShape(GgufWriter& writer, const std::string& name, int64_t rows, int64_t cols) {
+  writer.Add(TmacTensorKey(name, "shape"), GgufArray{std::vector<int64_t>{cols, rows}});
+}
+
+void CheckVersion(const GgufFile& file) {
+  const uint32_t version = file.GetU32(kTmacFormatVersionKey);
+  Require(version == kTmacFormatVersion, file.name() + ": tmac format version " + std::to_string(version) +
+                                             ", this build reads version " + std::to_string(kTmacFormatVersion));
+}
+
+int GetInt(const GgufFile& file, const std::string& tensor, std::string_view field) {
+  const uint32_t v = file.GetU32(TmacTensorKey(tensor, field));
+  Require(v <= 1u << 20, file.name() + ": " + TmacTensorKey(tensor, field) + " is out of range");
+  return static_cast<int>(v);
+}
+
+std::string Where(const GgufFile& file, const GgufTensor& tensor) {
+  return file.name() + ": tensor " + tensor.name;
+}
+
+}  // namespace
+
+std::string TmacTensorKey(std::string_view tensor, std::string_view field) {
+  std::string key = "tmac.tensor.";
+  key += tensor;
+  key += '.';
+  key += field;
+  return key;
+}
+
+bool IsPackedGgufType(GgmlType type) { return type == kLutGgufType || type == kTl2GgufType; }
+
+void AddLutTensor(GgufWriter& writer, const std::string& name, const LutMatrix& w) {
+  const LutLayout& l = w.layout();
+  AddShape(writer, name, w.rows(), w.cols());
+  writer.Add(TmacTensorKey(name, "bits"), uint32_t(l.bits));
+  writer.Add(TmacTensorKey(name, "group"), uint32_t(l.group));
+  writer.Add(TmacTensorKey(name, "tile_rows"), uint32_t(l.tile_rows));
+  writer.Add(TmacTensorKey(name, "scale_type"), std::string(ScaleTypeName(l.scale_type)));
+  writer.Add(TmacTensorKey(name, "index_order"), std::string(OrderName(l.order)));
+  writer.Add(TmacTensorKey(name, "has_bias"), w.has_bias());
+  writer.AddTensor(name, {w.bytes()}, kLutGgufType, std::span<const uint8_t>(w.data(), size_t(w.bytes())));
+}
+
+void AddTl2Tensor(GgufWriter& writer, const std::string& name, const Tl2Matrix& w) {
+  AddShape(writer, name, w.rows(), w.cols());
+  writer.Add(TmacTensorKey(name, "group"), uint32_t(w.group()));
+  writer.Add(TmacTensorKey(name, "tile_rows"), uint32_t(w.layout().tile_rows));
+  writer.AddTensor(name, {w.bytes()}, kTl2GgufType, std::span<const uint8_t>(w.data(), size_t(w.bytes())));
+}
+
+std::vector<int64_t> PackedLogicalShape(const GgufFile& file, const GgufTensor& tensor) {
+  const std::vector<int64_t>& shape = file.GetArrayOf<int64_t>(TmacTensorKey(tensor.name, "shape"));
+  Require(shape.size() == 2 && shape[0] > 0 && shape[1] > 0,
+          Where(file, tensor) + ": the logical shape must be two positive sizes");
+  return shape;
+}
+
+LutMatrix ReadLutTensor(const GgufFile& file, const GgufTensor& tensor) {
+  Require(tensor.type == kLutGgufType,
+          Where(file, tensor) + " has type " + GgmlTypeName(tensor.type) + ", expected TMAC_LUT");
+  CheckVersion(file);
+  const std::vector<int64_t> shape = PackedLogicalShape(file, tensor);
+  LutLayout layout;
+  layout.bits = GetInt(file, tensor.name, "bits");
+  layout.group = GetInt(file, tensor.name, "group");
+  layout.tile_rows = GetInt(file, tensor.name, "tile_rows");
+  const std::string& scale = file.GetString(TmacTensorKey(tensor.name, "scale_type"));
+  Require(scale == "f16" || scale == "f32", Where(file, tensor) + ": unknown scale_type " + scale);
+  layout.scale_type = scale == "f16" ? ScaleType::kF16 : ScaleType::kF32;
+  const std::string& order = file.GetString(TmacTensorKey(tensor.name, "index_order"));
+  Require(order == "chunk_pairs" || order == "chunk_quads", Where(file, tensor) + ": unknown index_order " + order);
+  layout.order = order == "chunk_pairs" ? IndexOrder::kChunkPairs : IndexOrder::kChunkQuads;
+  const bool has_bias = file.Get<bool>(TmacTensorKey(tensor.name, "has_bias"));
+  try {
+    return LutMatrix::FromBytes(shape[1], shape[0], layout, has_bias, tensor.data);
+  } catch (const Error& e) {
+    throw Error(Where(file, tensor) + ": " + e.what());
+  }
+}
+
+Tl2Matrix ReadTl2Tensor(const GgufFile& file, const GgufTensor& tensor) {
+  Require(tensor.type == kTl2GgufType,
+          Where(file, tensor) + " has type " + GgmlTypeName(tensor.type) + ", expected TMAC_TL2");
+  CheckVersion(file);
+  const std::vector<int64_t> shape = PackedLogicalShape(file, tensor);
+  Tl2Layout layout;
+  layout.tile_rows = GetInt(file, tensor.name, "tile_rows");
+  const int group = GetInt(file, tensor.name, "group");
+  try {
+    return Tl2Matrix::FromBytes(shape[1], shape[0], group, layout, tensor.data);
+  } catch (const Error& e) {
+    throw Error(Where(file, tensor) + ": " + e.what());
+  }
+}
+
+}  // namespace tmac
