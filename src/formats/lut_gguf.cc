@@ -72,42 +72,44 @@ std::vector<int64_t> PackedLogicalShape(const GgufFile& file, const GgufTensor& 
   return shape;
 }
 
-LutMatrix ReadLutTensor(const GgufFile& file, const GgufTensor& tensor) {
-  Require(tensor.type == kLutGgufType,
-          Where(file, tensor) + " has type " + GgmlTypeName(tensor.type) + ", expected TMAC_LUT");
+// What both readers share: the tensor's type, the file's format version, and errors from
+// rebuilding the matrix prefixed with where the tensor is.
+template <class Rebuild>
+auto ReadPacked(const GgufFile& file, const GgufTensor& tensor, GgmlType expected, const Rebuild& rebuild) {
+  Require(tensor.type == expected, Where(file, tensor) + " has type " + GgmlTypeName(tensor.type) + ", expected " +
+                                       GgmlTypeName(expected));
   CheckVersion(file);
   const std::vector<int64_t> shape = PackedLogicalShape(file, tensor);
-  LutLayout layout;
-  layout.bits = GetInt(file, tensor.name, "bits");
-  layout.group = GetInt(file, tensor.name, "group");
-  layout.tile_rows = GetInt(file, tensor.name, "tile_rows");
-  const std::string& scale = file.GetString(TmacTensorKey(tensor.name, "scale_type"));
-  Require(scale == "f16" || scale == "f32", Where(file, tensor) + ": unknown scale_type " + scale);
-  layout.scale_type = scale == "f16" ? ScaleType::kF16 : ScaleType::kF32;
-  const std::string& order = file.GetString(TmacTensorKey(tensor.name, "index_order"));
-  Require(order == "chunk_pairs" || order == "chunk_quads", Where(file, tensor) + ": unknown index_order " + order);
-  layout.order = order == "chunk_pairs" ? IndexOrder::kChunkPairs : IndexOrder::kChunkQuads;
-  const bool has_bias = file.Get<bool>(TmacTensorKey(tensor.name, "has_bias"));
   try {
-    return LutMatrix::FromBytes(shape[1], shape[0], layout, has_bias, tensor.data);
+    return rebuild(shape[1], shape[0]);
   } catch (const Error& e) {
     throw Error(Where(file, tensor) + ": " + e.what());
   }
 }
 
+LutMatrix ReadLutTensor(const GgufFile& file, const GgufTensor& tensor) {
+  return ReadPacked(file, tensor, kLutGgufType, [&](int64_t rows, int64_t cols) {
+    LutLayout layout;
+    layout.bits = GetInt(file, tensor.name, "bits");
+    layout.group = GetInt(file, tensor.name, "group");
+    layout.tile_rows = GetInt(file, tensor.name, "tile_rows");
+    const std::string& scale = file.GetString(TmacTensorKey(tensor.name, "scale_type"));
+    Require(scale == "f16" || scale == "f32", "unknown scale_type " + scale);
+    layout.scale_type = scale == "f16" ? ScaleType::kF16 : ScaleType::kF32;
+    const std::string& order = file.GetString(TmacTensorKey(tensor.name, "index_order"));
+    Require(order == "chunk_pairs" || order == "chunk_quads", "unknown index_order " + order);
+    layout.order = order == "chunk_pairs" ? IndexOrder::kChunkPairs : IndexOrder::kChunkQuads;
+    const bool has_bias = file.Get<bool>(TmacTensorKey(tensor.name, "has_bias"));
+    return LutMatrix::FromBytes(rows, cols, layout, has_bias, tensor.data);
+  });
+}
+
 Tl2Matrix ReadTl2Tensor(const GgufFile& file, const GgufTensor& tensor) {
-  Require(tensor.type == kTl2GgufType,
-          Where(file, tensor) + " has type " + GgmlTypeName(tensor.type) + ", expected TMAC_TL2");
-  CheckVersion(file);
-  const std::vector<int64_t> shape = PackedLogicalShape(file, tensor);
-  Tl2Layout layout;
-  layout.tile_rows = GetInt(file, tensor.name, "tile_rows");
-  const int group = GetInt(file, tensor.name, "group");
-  try {
-    return Tl2Matrix::FromBytes(shape[1], shape[0], group, layout, tensor.data);
-  } catch (const Error& e) {
-    throw Error(Where(file, tensor) + ": " + e.what());
-  }
+  return ReadPacked(file, tensor, kTl2GgufType, [&](int64_t rows, int64_t cols) {
+    Tl2Layout layout;
+    layout.tile_rows = GetInt(file, tensor.name, "tile_rows");
+    return Tl2Matrix::FromBytes(rows, cols, GetInt(file, tensor.name, "group"), layout, tensor.data);
+  });
 }
 
 }  // namespace tmac

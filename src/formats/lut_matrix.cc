@@ -121,17 +121,8 @@ LutMatrix LutMatrix::Pack(const QuantMatrix& w, const LutLayout& layout) {
 }
 
 LutMatrix LutMatrix::Clone() const {
-  LutMatrix out;
-  out.rows_ = rows_;
-  out.cols_ = cols_;
-  out.layout_ = layout_;
-  out.has_bias_ = has_bias_;
-  out.bytes_ = bytes_;
-  if (data_ != nullptr) {
-    out.storage_ = CopyAligned(data_, static_cast<size_t>(bytes_), /*huge_pages=*/true);
-    out.data_ = out.storage_.get();
-  }
-  return out;
+  if (data_ == nullptr) return LutMatrix();
+  return FromBytes(rows_, cols_, layout_, has_bias_, {data_, static_cast<size_t>(bytes_)});
 }
 
 LutMatrix LutMatrix::FromBytes(int64_t rows, int64_t cols, const LutLayout& layout, bool has_bias,

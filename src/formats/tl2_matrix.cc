@@ -104,17 +104,8 @@ Tl2Matrix Tl2Matrix::Pack(const QuantMatrix& ternary, const Tl2Layout& layout) {
 }
 
 Tl2Matrix Tl2Matrix::Clone() const {
-  Tl2Matrix out;
-  out.rows_ = rows_;
-  out.cols_ = cols_;
-  out.group_ = group_;
-  out.layout_ = layout_;
-  out.bytes_ = bytes_;
-  if (data_ != nullptr) {
-    out.storage_ = CopyAligned(data_, static_cast<size_t>(bytes_), /*huge_pages=*/true);
-    out.data_ = out.storage_.get();
-  }
-  return out;
+  if (data_ == nullptr) return Tl2Matrix();
+  return FromBytes(rows_, cols_, group_, layout_, {data_, static_cast<size_t>(bytes_)});
 }
 
 Tl2Matrix Tl2Matrix::FromBytes(int64_t rows, int64_t cols, int group, const Tl2Layout& layout,
