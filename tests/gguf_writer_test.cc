@@ -2,9 +2,11 @@
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdint>
 #include <limits>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -181,6 +183,48 @@ TEST(GgufWriter, ReportsAMissingDirectory) {
   EXPECT_EQ(ErrorOf([&] { writer.Write(dir / "no/such/dir/model.gguf"); }),
             (dir / "no/such/dir/model.gguf").string() +
                 ": cannot create a temporary file in its directory: No such file or directory");
+}
+
+TEST(GgufWriter, StreamsProducedTensorsInPieces) {
+  TempDir dir;
+  const std::vector<uint8_t> q8 = Bytes(34 * 5, 4), f32 = Bytes(4 * 3, 6);
+  GgufWriter writer;
+  int calls = 0;
+  writer.AddTensor("q8", {32, 5}, GgmlType::kQ8_0, [&](const GgufWriter::TensorSink& sink) {
+    ++calls;
+    const std::span<const uint8_t> all(q8);
+    sink(all.subspan(0, 7));  // pieces need not follow block or row boundaries
+    sink(all.subspan(7, 0));
+    sink(all.subspan(7));
+  });
+  writer.AddTensor("f32", {3}, GgmlType::kF32, f32);
+  EXPECT_EQ(calls, 0);  // nothing is produced before Write
+  writer.Write(dir / "out.gguf");
+  EXPECT_EQ(calls, 1);
+
+  const GgufFile file = GgufFile::Open(dir / "out.gguf");
+  const GgufTensor& t = file.GetTensor("q8");
+  EXPECT_EQ(std::vector<uint8_t>(t.data.begin(), t.data.end()), q8);
+  EXPECT_EQ(file.tensors()[1].offset, 192u);  // 170 bytes padded to 32
+  const GgufTensor& u = file.GetTensor("f32");
+  EXPECT_EQ(std::vector<uint8_t>(u.data.begin(), u.data.end()), f32);
+}
+
+TEST(GgufWriter, WrongSizedProductsLeaveNothingBehind) {
+  TempDir dir;
+  const std::vector<uint8_t> q8 = Bytes(34 * 2, 4);
+  for (const size_t size : {size_t{34}, size_t{68 + 1}}) {
+    GgufWriter writer;
+    writer.AddTensor("q8", {32, 2}, GgmlType::kQ8_0, [&](const GgufWriter::TensorSink& sink) {
+      sink(std::span<const uint8_t>(q8).subspan(0, std::min(size, q8.size())));
+      if (size > q8.size()) sink(std::span<const uint8_t>(q8).subspan(0, size - q8.size()));
+    });
+    EXPECT_EQ(ErrorOf([&] { writer.Write(dir / "out.gguf"); }),
+              size < q8.size()
+                  ? "GGUF tensor \"q8\": the producer gave 34 bytes; its shape and type need 68"
+                  : "GGUF tensor \"q8\": the producer gave more bytes; its shape and type need 68");
+    EXPECT_TRUE(dir.Entries().empty());
+  }
 }
 
 TEST(GgufWriter, RejectsInvalidEntries) {

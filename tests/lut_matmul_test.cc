@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <ostream>
 
 #include <random>
@@ -72,9 +74,37 @@ TEST_P(LutMatmulTest, Int8TablesStayWithinTheDerivedBound) {
   }
 }
 
+// kInt16 rounds each group of activations to int8 and then sums exactly: its result is the
+// float product with the rounded activations, up to fp32 rounding in the epilogue.
+TEST_P(LutMatmulTest, Int16TablesEqualTheProductWithGroupRoundedActivations) {
+  const Case c = GetParam();
+  std::vector<float> rounded(x_.size());
+  for (size_t g = 0; g < x_.size() / static_cast<size_t>(c.group); ++g) {
+    const float* xg = x_.data() + g * static_cast<size_t>(c.group);
+    float absmax = 0.f;
+    for (int i = 0; i < c.group; ++i) absmax = std::max(absmax, std::fabs(xg[i]));
+    const float scale = absmax / 127.f;
+    for (int i = 0; i < c.group; ++i) {
+      rounded[g * static_cast<size_t>(c.group) + static_cast<size_t>(i)] =
+          scale > 0.f ? std::round(xg[i] * (1.f / scale)) * scale : 0.f;
+    }
+  }
+  const std::vector<double> ref = testing::ReferenceMatmul(stored_, rounded.data(), c.batch);
+  for (Isa isa : isas_) {
+    const auto y = Run(TableMode::kInt16, isa);
+    for (int64_t n = 0; n < c.batch; ++n) {
+      for (int64_t m = 0; m < c.rows; ++m) {
+        const size_t i = static_cast<size_t>(n * c.rows + m);
+        const double bound = 1e-5 * testing::AbsDot(stored_, rounded.data() + n * source_.cols, m) + 1e-6;
+        ASSERT_NEAR(y[i], ref[i], bound) << IsaName(isa) << " row " << m << " batch " << n;
+      }
+    }
+  }
+}
+
 TEST_P(LutMatmulTest, EveryIsaAndThreadCountGivesIdenticalBits) {
   ThreadPool two(2);
-  for (TableMode mode : {TableMode::kInt8, TableMode::kInt8Fast}) {
+  for (TableMode mode : {TableMode::kInt8, TableMode::kInt8Fast, TableMode::kInt16}) {
     const auto expected = Run(mode, Isa::kScalar);
     for (Isa isa : isas_) {
       EXPECT_EQ(Run(mode, isa), expected) << IsaName(isa);

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <span>
@@ -221,6 +222,15 @@ class GgufWriter {
   // copy tensor data, which may be a whole model.
   void AddTensor(std::string name, std::vector<int64_t> shape, GgmlType type, std::span<const uint8_t> data);
 
+  // Takes a tensor's bytes in order, in pieces of any size.
+  using TensorSink = std::function<void(std::span<const uint8_t> piece)>;
+  // Computes a tensor's bytes and passes them to the sink.
+  using TensorProducer = std::function<void(const TensorSink& sink)>;
+  // Adds a tensor whose bytes are computed while Write writes the file: Write calls `produce`
+  // once, when the tensor's turn comes, so that a model made on the fly (tmac synth) is never
+  // whole in memory. Write fails unless exactly GgmlTensorBytes(shape, type) bytes arrive.
+  void AddTensor(std::string name, std::vector<int64_t> shape, GgmlType type, TensorProducer produce);
+
   // Writes the file through a temporary file in the same directory, synced and then renamed
   // to `path`, so that `path` either does not change or holds the whole new file; on failure
   // the temporary file is removed. Throws tmac::Error when `path` exists, unless `overwrite`.
@@ -231,9 +241,12 @@ class GgufWriter {
     std::string name;
     std::vector<int64_t> shape;
     GgmlType type;
-    std::span<const uint8_t> data;
+    uint64_t bytes;
+    TensorProducer produce;
   };
   uint32_t Alignment() const;
+  // Checks name and shape; returns the tensor's size in bytes.
+  uint64_t CheckTensor(const std::string& name, const std::vector<int64_t>& shape, GgmlType type) const;
 
   std::vector<GgufKeyValue> metadata_;
   std::vector<Tensor> tensors_;

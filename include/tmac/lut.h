@@ -34,9 +34,9 @@ enum class IndexOrder {
 // Parameters of the packed layout. The kernels read them from the matrix; nothing about the
 // layout is a constant elsewhere.
 struct LutLayout {
-  int bits = 0;                         // 1..4
-  int group = 0;                        // weights per scale group along K (IsSupportedGroup)
-  int tile_rows = 64;                   // rows interleaved in one tile: 64 or 128
+  int bits = 0;        // 1..4
+  int group = 0;       // weights per scale group along K (IsSupportedGroup)
+  int tile_rows = 64;  // rows interleaved in one tile: 64 or 128
   ScaleType scale_type = ScaleType::kF16;
   IndexOrder order = IndexOrder::kChunkPairs;
 };
@@ -51,6 +51,9 @@ enum class TableMode {
   kInt8,      // int8 tables, one scale per group: lossy with a bound (docs/kernels.md)
   kInt8Fast,  // kInt8 whose chunk pairs are merged with the averaging instruction: lossier,
               // faster (kChunkPairs only; quads sum exactly in VPDPBUSD at no extra cost)
+  kInt16,     // activations rounded to int8 per weight group (scale absmax / 127, as llama.cpp
+              // quantizes them to Q8 blocks for its low-bit dot products), then exact int16
+              // tables: llama.cpp's accuracy, twice kInt8's lookups
 };
 
 // A b-bit matrix in the LUT layout. Movable, not copyable; the storage is 64-byte aligned.
@@ -115,7 +118,6 @@ Int8Activations QuantizeActivations(const float* x, int64_t batch, int64_t cols)
 // The int8-activation product. Tables hold exact int16 sums split into two byte planes, so the
 // integer part is exact: the result is bit-identical on every ISA and
 // thread count, and equals an integer reference evaluated with the same float epilogue.
-void LutMatmulInt8(const LutMatrix& w, const Int8Activations& x, float* y,
-                   const MatmulOptions& options = {});
+void LutMatmulInt8(const LutMatrix& w, const Int8Activations& x, float* y, const MatmulOptions& options = {});
 
 }  // namespace tmac

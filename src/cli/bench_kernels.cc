@@ -12,12 +12,15 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -27,10 +30,14 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/progress.h"
+#include "formats/half.h"
+#include "runtime/aligned_buffer.h"
 #include "runtime/bandwidth.h"
 #include "runtime/timer.h"
 #include "tmac/dequant.h"
 #include "tmac/error.h"
+#include "tmac/ggml_matmul.h"
 #include "tmac/lut.h"
 #include "tmac/quant.h"
 #include "tmac/ternary.h"
@@ -241,29 +248,6 @@ Timing TimeProducts(const Rotation& rotation, const float* x, int64_t batch, flo
   }
   return {Median(std::move(seconds)), repetitions};
 }
-
-// One line per timing on stderr; on a terminal the line is rewritten in place.
-class Progress {
- public:
-  explicit Progress(int total) : total_(total), tty_(isatty(STDERR_FILENO) != 0) {}
-  ~Progress() {
-    if (tty_ && done_ > 0) fmt::print(stderr, "\n");
-  }
-  void Step(const std::string& what) {
-    ++done_;
-    const std::string line = fmt::format("[{}/{}] {}", done_, total_, what);
-    if (tty_) {
-      fmt::print(stderr, "\r\033[K{}", line);
-    } else {
-      fmt::print(stderr, "{}\n", line);
-    }
-    std::fflush(stderr);
-  }
-
- private:
-  int total_, done_ = 0;
-  bool tty_;
-};
 
 // Running ---------------------------------------------------------------------------------------
 
@@ -522,7 +506,156 @@ struct BenchOptions {
   int repetitions = 0;  // 0 (not given): chosen per case
   std::string json;
   bool quick = false;
+  std::vector<std::string> ggml;  // ggml type names: time GgmlMatmul instead of the LUT cases
 };
+
+// ggml tensors kept in their file format (--ggml) ------------------------------------------------
+
+// The output heads that run on this path every token.
+const Shape kGgmlShapes[] = {
+    {49152, 576, "SmolLM2-135M", "output (tied)"},
+    {32000, 4096, "Llama-2-7B", "output"},
+};
+
+// A ggml tensor in aligned memory (huge pages, as a mapped model would get them).
+class GgmlTensor {
+ public:
+  GgmlTensor(GgmlType type, int64_t rows, int64_t cols, const uint8_t* data)
+      : view_{type, rows, cols, nullptr},
+        bytes_(rows * GgmlRowBytes(type, cols)),
+        storage_(CopyAligned(data, static_cast<size_t>(bytes_), true)) {
+    view_.data = storage_.get();
+  }
+  int64_t bytes() const { return bytes_; }
+  GgmlTensor Clone() const { return {view_.type, view_.rows, view_.cols, view_.data}; }
+  const GgmlMatrixView& view() const { return view_; }
+
+ private:
+  GgmlMatrixView view_;
+  int64_t bytes_;
+  std::unique_ptr<uint8_t, void (*)(void*)> storage_;
+};
+
+void GgmlTensorMatmul(const GgmlTensor& w, const float* x, int64_t batch, float* y, const MatmulOptions& options) {
+  GgmlMatmul(w.view(), x, batch, y, options);
+}
+
+// The plain baseline: each row decoded with DecodeRow, then a sequential float dot product with
+// every vector; rows split across the pool as GgmlMatmul splits them.
+void DecodeThenDot(const GgmlTensor& t, const float* x, int64_t batch, float* y, const MatmulOptions& options) {
+  const GgmlMatrixView& w = t.view();
+  const int64_t row_bytes = GgmlRowBytes(w.type, w.cols);
+  const std::function<void(int64_t, int64_t)> rows = [&](int64_t begin, int64_t end) {
+    std::vector<float> decoded(static_cast<size_t>(w.cols));
+    for (int64_t m = begin; m < end; ++m) {
+      DecodeRow(w.type, w.data + m * row_bytes, w.cols, decoded.data());
+      for (int64_t n = 0; n < batch; ++n) {
+        float sum = 0.f;
+        for (int64_t k = 0; k < w.cols; ++k) sum += decoded[static_cast<size_t>(k)] * x[n * w.cols + k];
+        y[n * w.rows + m] = sum;
+      }
+    }
+  };
+  if (options.pool != nullptr) {
+    options.pool->Run(w.rows, rows);
+  } else {
+    rows(0, w.rows);
+  }
+}
+
+// Random contents: values in (-1, 1) for the float types; random bytes for the quantized ones
+// (the speed does not depend on the codes, and f16 scales from any bytes are finite or NaN,
+// which costs nothing extra).
+std::vector<uint8_t> RandomGgmlTensor(GgmlType type, int64_t rows, int64_t cols, uint64_t seed) {
+  SplitMix64 rng(seed);
+  std::vector<uint8_t> data(static_cast<size_t>(rows * GgmlRowBytes(type, cols)));
+  if (type == GgmlType::kF32 || type == GgmlType::kF16 || type == GgmlType::kBF16) {
+    const std::vector<float> values = RandomActivations(rows * cols, seed);
+    const auto put = [&](size_t i, const auto& v) { std::memcpy(data.data() + i * sizeof(v), &v, sizeof(v)); };
+    for (size_t i = 0; i < values.size(); ++i) {
+      const auto bits = std::bit_cast<uint32_t>(values[i]);
+      if (type == GgmlType::kF32) put(i, bits);
+      if (type == GgmlType::kF16) put(i, FloatToHalf(values[i]));
+      if (type == GgmlType::kBF16) put(i, static_cast<uint16_t>(bits >> 16));
+    }
+    return data;
+  }
+  for (auto& b : data) b = static_cast<uint8_t>(rng.Next());
+  return data;
+}
+
+// GgmlMatmul against DecodeThenDot on the output-head shapes, batch 1, streaming from DRAM.
+void RunGgmlBench(const BenchOptions& opt, Isa isa) {
+  std::vector<GgmlType> types;
+  for (const std::string& name : opt.ggml) {
+    const GgmlTypeInfo* found = nullptr;
+    for (const GgmlTypeInfo& info : GgmlTypes()) {
+      if (info.name == name) found = &info;
+    }
+    Require(found != nullptr && GgmlMatmulSupports(found->type), "unknown or unsupported ggml type '" + name + "'");
+    types.push_back(found->type);
+  }
+  std::vector<int> threads = opt.threads.empty() ? std::vector<int>{1, 2} : opt.threads;
+  std::map<int, double> bandwidth;
+  for (int t : threads) {
+    Require(t >= 1, fmt::format("thread count must be at least 1, got {}", t));
+    bandwidth[t] = MeasureReadBandwidth(t, kProbeBytesPerThread);
+  }
+  fmt::print("tmac bench kernels --ggml: isa {}, cpu {}, {}\n", IsaName(isa), CpuModel(), UtcNow());
+
+  struct Row {
+    const Shape* shape;
+    GgmlType type;
+    int threads;
+    int64_t bytes;
+    Timing fast, baseline;
+  };
+  std::vector<Row> rows;
+  // K-quants need K to be a multiple of 256: SmolLM2's 576 is not.
+  const auto fits = [](const Shape& shape, GgmlType type) { return shape.cols % GgmlBlock(type).block_size == 0; };
+  size_t steps = 0;
+  for (const Shape& shape : kGgmlShapes) {
+    for (GgmlType type : types) steps += fits(shape, type) ? 2 * bandwidth.size() : 0;
+  }
+  Progress progress(steps);
+  uint64_t seed = 1;
+  for (const Shape& shape : kGgmlShapes) {
+    for (GgmlType type : types) {
+      if (!fits(shape, type)) continue;
+      using Tensor = WeightsOf<GgmlTensor, &GgmlTensorMatmul>;
+      using Baseline = WeightsOf<GgmlTensor, &DecodeThenDot>;
+      const std::vector<uint8_t> data = RandomGgmlTensor(type, shape.rows, shape.cols, seed++);
+      const Tensor fast(GgmlTensor(type, shape.rows, shape.cols, data.data()));
+      const Baseline baseline(GgmlTensor(type, shape.rows, shape.cols, data.data()));
+      const std::vector<float> x = RandomActivations(shape.cols, seed++);
+      std::vector<float> y(static_cast<size_t>(shape.rows));
+      const size_t first = rows.size();
+      for (const auto& [t, gbps] : bandwidth) rows.push_back({&shape, type, t, fast.bytes(), {}, {}});
+      for (const bool is_fast : {true, false}) {
+        const Rotation rotation(is_fast ? static_cast<const Weights&>(fast) : baseline, Regime::kStream);
+        for (size_t i = first; i < rows.size(); ++i) {
+          progress.Step(fmt::format("{} {} {}t {}", ShapeName(shape), GgmlTypeName(type), rows[i].threads,
+                                    is_fast ? "ggml" : "baseline"));
+          ThreadPool pool(rows[i].threads);
+          const MatmulOptions options{TableMode::kInt8, isa, &pool};
+          (is_fast ? rows[i].fast : rows[i].baseline) =
+              TimeProducts(rotation, x.data(), 1, y.data(), options, opt.repetitions);
+        }
+      }
+    }
+  }
+  progress.Finish();
+  fmt::print("\nggml: batch 1, streaming from DRAM; baseline = DecodeRow then a plain dot, same run\n");
+  fmt::print("{:<10} {:<13} {:<6} {:>3} {:>8} {:>7} {:>5} {:>8} {:>7} {:>7}\n", "shape", "model", "type", "thr",
+             "ms", "GB/s", "%BW", "base ms", "GB/s", "speedup");
+  for (const Row& r : rows) {
+    const double gbps = static_cast<double>(r.bytes) / r.fast.seconds / 1e9;
+    fmt::print("{:<10} {:<13} {:<6} {:>3} {:>8.3f} {:>7.1f} {:>4.0f}% {:>8.3f} {:>7.1f} {:>6.1f}x\n",
+               ShapeName(*r.shape), r.shape->model, GgmlTypeName(r.type), r.threads, r.fast.seconds * 1e3, gbps,
+               100 * gbps / bandwidth.at(r.threads), r.baseline.seconds * 1e3,
+               static_cast<double>(r.bytes) / r.baseline.seconds / 1e9, r.baseline.seconds / r.fast.seconds);
+  }
+}
 
 template <class T, size_t N, class Name>
 const T& FindByName(const T (&items)[N], const std::string& wanted, const char* what, Name name) {
@@ -586,6 +719,7 @@ Selection Select(const BenchOptions& opt) {
 }
 
 void RunBenchKernels(const BenchOptions& opt, Isa isa) {
+  if (!opt.ggml.empty()) return RunGgmlBench(opt, isa);
   const Selection sel = Select(opt);
   Require(!sel.cases.empty(), "no cases selected");
   // Checked now rather than after minutes of timing.
@@ -644,6 +778,10 @@ void RegisterBenchKernels(CLI::App& bench, const GlobalOptions& global) {
   CLI::Option* repetitions = cmd->add_option("-r,--repetitions", opt->repetitions,
                                              "Timed products per case (default: ~0.25 s worth)");
   cmd->add_option("--json", opt->json, "Also write all results and machine info to this JSON file");
+  cmd->add_option("--ggml", opt->ggml,
+                  "Instead: ggml types kept in file format (e.g. Q8_0,Q6_K,F16) on output-head shapes, "
+                  "GgmlMatmul vs decode-then-dot, batch 1 from DRAM")
+      ->delimiter(',');
   cmd->add_flag("--quick", opt->quick, "Small demo subset: 4096x4096 and 4096x14336, bits 1,2,4, 1 thread");
   cmd->callback([opt, repetitions, &global] {
     Require(repetitions->count() == 0 || opt->repetitions >= 1,

@@ -29,4 +29,16 @@ void RegisterInfo(CLI::App& app);
 // `tmac convert IN OUT --bits B`, added at the top level.
 void RegisterConvert(CLI::App& app);
 
+// `tmac synth --shape S --type T -o OUT`, added at the top level.
+void RegisterSynth(CLI::App& app);
+
+// `tmac run -m MODEL -p PROMPT`, added at the top level.
+void RegisterRun(CLI::App& app, const GlobalOptions& global);
+
+// `tmac perplexity -m MODEL -f TEXT`, added at the top level.
+void RegisterPerplexity(CLI::App& app, const GlobalOptions& global);
+
+// `tmac tokenize -m MODEL (-p TEXT ... | -f FILE)`, added at the top level.
+void RegisterTokenize(CLI::App& app);
+
 }  // namespace tmac::cli

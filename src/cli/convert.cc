@@ -11,7 +11,6 @@
 // Packed with DefaultLutLayout(bits, group, Isa::kScalar) (chunk pairs: every ISA reads them), or
 // as TL2 for --bits t --ternary-pack 1.67.
 #include <fmt/core.h>
-#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
@@ -25,6 +24,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/progress.h"
 #include "formats/lut_gguf.h"
 #include "tmac/error.h"
 #include "tmac/ggml_repack.h"
@@ -100,26 +100,6 @@ bool IsTernary(const QuantMatrix& q) {
   return true;
 }
 
-class Progress {
- public:
-  explicit Progress(size_t total) : total_(total), tty_(isatty(fileno(stderr)) != 0) {}
-  void Step(size_t i, const std::string& name, const std::string& what) {
-    constexpr size_t kWidth = 24;
-    const size_t filled = total_ > 0 ? (i * kWidth) / total_ : kWidth;
-    const std::string bar = std::string(filled, '#') + std::string(kWidth - filled, '.');
-    fmt::print(stderr, "{}[{}] {:>3}/{} {}: {}{}", tty_ ? "\r\033[K" : "", bar, i, total_, name, what,
-               tty_ ? "" : "\n");
-    std::fflush(stderr);
-  }
-  void Done() {
-    if (tty_) fmt::print(stderr, "\n");
-  }
-
- private:
-  size_t total_;
-  bool tty_;
-};
-
 void Convert(const ConvertOptions& o) {
   // Arguments first, so that a mistake costs no work.
   int bits = 0;  // 0: ternary
@@ -155,9 +135,7 @@ void Convert(const ConvertOptions& o) {
   size_t converted = 0, repacked = 0, kept = 0;
   uint64_t bytes_in = 0, bytes_out = 0;
   std::map<std::string, std::vector<std::string>> notes;  // what happened -> the tensors it happened to
-  size_t index = 0;
   for (const GgufTensor& t : in.tensors()) {
-    ++index;
     bytes_in += t.data.size();
     std::optional<std::string> keep_reason;
     if (!IsMatmulWeight(t)) keep_reason = "";
@@ -181,7 +159,7 @@ void Convert(const ConvertOptions& o) {
       writer.AddTensor(t.name, t.shape, t.type, t.data);
       bytes_out += t.data.size();
       ++kept;
-      progress.Step(index, t.name, fmt::format("kept {} ({} bytes)", GgmlTypeName(t.type), t.data.size()));
+      progress.Step(fmt::format("{}: kept {} ({} bytes)", t.name, GgmlTypeName(t.type), t.data.size()));
       continue;
     }
 
@@ -215,12 +193,11 @@ void Convert(const ConvertOptions& o) {
     writer.Add(TmacTensorKey(t.name, "lossless"), lossless);
     bytes_out += packed_bytes;
     ++(lossless ? repacked : converted);
-    progress.Step(index, t.name,
-                  fmt::format("{} {} -> {} g{} ({} -> {} bytes)", what, GgmlTypeName(t.type),
-                              tl2 ? "TL2" : (bits == 0 ? "ternary LUT" : "LUT" + std::to_string(q.bits)), q.group,
-                              t.data.size(), packed_bytes));
+    progress.Step(fmt::format("{}: {} {} -> {} g{} ({} -> {} bytes)", t.name, what, GgmlTypeName(t.type),
+                              tl2 ? "TL2" : (bits == 0 ? "ternary LUT" : "LUT" + std::to_string(q.bits)),
+                              q.group, t.data.size(), packed_bytes));
   }
-  progress.Done();
+  progress.Finish();
   for (const auto& [note, names] : notes) {
     fmt::print(stderr, "note: {}: {}{}\n", note, names.front(),
                names.size() > 1 ? fmt::format(" and {} more", names.size() - 1) : "");

@@ -66,6 +66,10 @@ int main(int argc, char** argv) {
   tmac::cli::RegisterBenchKernels(*bench, global);
   tmac::cli::RegisterInfo(app);
   tmac::cli::RegisterConvert(app);
+  tmac::cli::RegisterSynth(app);
+  tmac::cli::RegisterTokenize(app);
+  tmac::cli::RegisterRun(app, global);
+  tmac::cli::RegisterPerplexity(app, global);
 
   try {
     app.parse(argc, argv);

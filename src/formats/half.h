@@ -56,4 +56,7 @@ inline uint16_t FloatToHalf(float f) {
   return static_cast<uint16_t>(sign | (rounded >> 13));
 }
 
+// f rounded to the nearest f16 value, as a float.
+inline float RoundToHalf(float f) { return HalfToFloat(FloatToHalf(f)); }
+
 }  // namespace tmac

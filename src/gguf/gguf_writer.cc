@@ -66,6 +66,9 @@ class Encoder {
   std::vector<uint8_t>& out_;
 };
 
+// The start of an error message about a tensor.
+std::string TensorWhat(const std::string& name) { return "GGUF tensor \"" + name + "\": "; }
+
 }  // namespace
 
 void GgufWriter::Add(std::string key, GgufValue value) {
@@ -80,23 +83,33 @@ void GgufWriter::Add(std::string key, GgufValue value) {
   metadata_.push_back({std::move(key), std::move(value)});
 }
 
-void GgufWriter::AddTensor(std::string name, std::vector<int64_t> shape, GgmlType type,
-                           std::span<const uint8_t> data) {
-  const std::string what = "GGUF tensor \"" + name + "\": ";
+uint64_t GgufWriter::CheckTensor(const std::string& name, const std::vector<int64_t>& shape,
+                                 GgmlType type) const {
+  const std::string what = TensorWhat(name);
   Require(name.size() <= gguf::kMaxTensorName,
           what + "the name is longer than " + std::to_string(gguf::kMaxTensorName) + " bytes");
   Require(std::none_of(tensors_.begin(), tensors_.end(), [&](const Tensor& t) { return t.name == name; }),
           what + "added twice");
-  int64_t bytes = 0;
   try {
-    bytes = GgmlTensorBytes(shape, type);
+    return static_cast<uint64_t>(GgmlTensorBytes(shape, type));
   } catch (const Error& e) {
     throw Error(what + e.what());
   }
-  Require(static_cast<uint64_t>(bytes) == data.size(), what + "has " + std::to_string(data.size()) +
-                                                           " bytes of data; its shape and type need " +
-                                                           std::to_string(bytes));
-  tensors_.push_back({std::move(name), std::move(shape), type, data});
+}
+
+void GgufWriter::AddTensor(std::string name, std::vector<int64_t> shape, GgmlType type,
+                           std::span<const uint8_t> data) {
+  const uint64_t bytes = CheckTensor(name, shape, type);
+  Require(bytes == data.size(), TensorWhat(name) + "has " + std::to_string(data.size()) +
+                                    " bytes of data; its shape and type need " + std::to_string(bytes));
+  tensors_.push_back(
+      {std::move(name), std::move(shape), type, bytes, [data](const TensorSink& sink) { sink(data); }});
+}
+
+void GgufWriter::AddTensor(std::string name, std::vector<int64_t> shape, GgmlType type,
+                           TensorProducer produce) {
+  const uint64_t bytes = CheckTensor(name, shape, type);
+  tensors_.push_back({std::move(name), std::move(shape), type, bytes, std::move(produce)});
 }
 
 uint32_t GgufWriter::Alignment() const {
@@ -125,15 +138,24 @@ void GgufWriter::Write(const std::filesystem::path& path, bool overwrite) const 
     for (const int64_t size : t.shape) out.Scalar(size);
     out.Scalar(static_cast<uint32_t>(t.type));
     out.Scalar(offset);
-    offset = gguf::AlignUp(offset + t.data.size(), alignment);
+    offset = gguf::AlignUp(offset + t.bytes, alignment);
   }
 
   AtomicFile file(path, overwrite);
   file.Write(head);
   file.WriteZeros(gguf::AlignUp(head.size(), alignment) - head.size());
   for (const Tensor& t : tensors_) {
-    file.Write(t.data);
-    file.WriteZeros(gguf::AlignUp(t.data.size(), alignment) - t.data.size());
+    // The table above already holds the offsets, so a producer must give exactly t.bytes.
+    const std::string need = "; its shape and type need " + std::to_string(t.bytes);
+    uint64_t produced = 0;
+    t.produce([&](std::span<const uint8_t> piece) {
+      Require(piece.size() <= t.bytes - produced, TensorWhat(t.name) + "the producer gave more bytes" + need);
+      produced += piece.size();
+      file.Write(piece);
+    });
+    Require(produced == t.bytes,
+            TensorWhat(t.name) + "the producer gave " + std::to_string(produced) + " bytes" + need);
+    file.WriteZeros(gguf::AlignUp(t.bytes, alignment) - t.bytes);
   }
   file.Commit();
 }

@@ -62,7 +62,8 @@ void RunTiles(const LutMatrix& w, const TableSet& tables, int64_t batch, LookupK
       return;
     }
     for (int64_t tile = begin; tile < end; ++tile) {
-      for (int64_t n = 0; n < batch; ++n) ks.gemv_tiles(view, tables.Row(n), kind, tile, tile + 1, y + n * w.rows());
+      for (int64_t n = 0; n < batch; ++n)
+        ks.gemv_tiles(view, tables.Row(n), kind, tile, tile + 1, y + n * w.rows());
     }
   });
 }
@@ -79,6 +80,25 @@ const kernels::LutKernelSet& KernelsFor(const LutMatrix& w, Isa isa) {
           std::string("this matrix is packed in chunk quads, which the ") + IsaName(isa) +
               " kernels cannot read; pack it with DefaultLutLayout(bits, group, isa)");
   return kernels::LutKernelsFor(isa);
+}
+
+// Exact int16 tables for one activation row rounded to int8 group by group: the int8 tables'
+// builder run once per group, each with its own scale. (A group's tables are contiguous in the
+// int16 layout because a group holds a whole number of four-chunk blocks.)
+void BuildGroupInt8Tables(const kernels::LutKernelSet& ks, const float* x, int64_t k, int group, int8_t* q,
+                          uint8_t* lut, float* unit, float* act_sum) {
+  static_assert(16 % (kernels::kChunk * kernels::kInt16TableBlock) == 0);
+  for (int64_t g = 0; g < k / group; ++g) {
+    const float* xg = x + g * group;
+    float absmax = 0.f;
+    for (int i = 0; i < group; ++i) absmax = std::max(absmax, std::fabs(xg[i]));
+    const float scale = absmax / 127.f;
+    const float inv = scale > 0.f ? 1.f / scale : 0.f;
+    for (int i = 0; i < group; ++i) q[i] = static_cast<int8_t>(std::round(xg[i] * inv));
+    ks.build_tables_i8(q, scale, group, group,
+                       lut + kernels::TableOffset(LookupKind::kInt16, g * group / kernels::kChunk), unit + g,
+                       act_sum + g);
+  }
 }
 
 }  // namespace
@@ -100,12 +120,19 @@ LutLayout DefaultLutLayout(int bits, int group, Isa isa) {
 void LutMatmul(const LutMatrix& w, const float* x, int64_t batch, float* y, const MatmulOptions& options) {
   CheckMatrix(w, batch);
   const auto& ks = KernelsFor(w, options.isa);
-  const LookupKind kind = KindFor(w, options.mode);
-  TableSet tables(batch, w.cols(), w.layout().group, kind);
+  const int group = w.layout().group;
+  const LookupKind kind = options.mode == TableMode::kInt16 ? LookupKind::kInt16 : KindFor(w, options.mode);
+  TableSet tables(batch, w.cols(), group, kind);
   Parallel(batch > 1 ? options.pool : nullptr, batch, [&](int64_t begin, int64_t end) {
+    std::vector<int8_t> q(kind == LookupKind::kInt16 ? static_cast<size_t>(group) : 0);
     for (int64_t n = begin; n < end; ++n) {
-      ks.build_tables_f32(x + n * w.cols(), w.cols(), w.layout().group, kind, tables.LutRow(n),
-                          tables.UnitRow(n), tables.SumRow(n));
+      if (kind == LookupKind::kInt16) {
+        BuildGroupInt8Tables(ks, x + n * w.cols(), w.cols(), group, q.data(), tables.LutRow(n),
+                             tables.UnitRow(n), tables.SumRow(n));
+      } else {
+        ks.build_tables_f32(x + n * w.cols(), w.cols(), group, kind, tables.LutRow(n), tables.UnitRow(n),
+                            tables.SumRow(n));
+      }
     }
   });
   RunTiles(w, tables, batch, kind, ks, options.pool, y);
@@ -135,8 +162,8 @@ Int8Activations QuantizeActivations(const float* x, int64_t batch, int64_t cols)
 
 void LutMatmulInt8(const LutMatrix& w, const Int8Activations& x, float* y, const MatmulOptions& options) {
   CheckMatrix(w, x.batch);
-  Require(x.cols == w.cols(), "activations have " + std::to_string(x.cols) + " columns, the matrix " +
-                                  std::to_string(w.cols()));
+  Require(x.cols == w.cols(),
+          "activations have " + std::to_string(x.cols) + " columns, the matrix " + std::to_string(w.cols()));
   const auto& ks = KernelsFor(w, options.isa);
   TableSet tables(x.batch, w.cols(), w.layout().group, LookupKind::kInt16);
   for (int64_t n = 0; n < x.batch; ++n) {

@@ -1,0 +1,72 @@
+// The state of one generation: the KV cache and the forward pass of a Model over new tokens.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "tmac/lut.h"
+#include "tmac/model.h"
+
+namespace tmac {
+
+class ThreadPool;
+
+enum class KvType { kF16, kF32 };
+
+struct ContextOptions {
+  int64_t n_ctx = 0;  // positions the KV cache holds; 0: the model's training context, at most 4096
+  KvType kv_type = KvType::kF16;
+  int threads = 1;
+  int64_t n_batch = 64;  // prompt tokens per forward pass (the weights are read once per pass)
+  TableMode table_mode = TableMode::kInt8;
+};
+
+class Context {
+ public:
+  // Throws tmac::Error for options out of range.
+  Context(const Model& model, const ContextOptions& options);
+  ~Context();
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  // Runs `tokens` at positions n_past() .. n_past() + size - 1, in passes of n_batch tokens.
+  // Afterwards logits(i) holds the next-token logits after tokens[i]: for every i when
+  // `all_logits`, else only for the last. Throws tmac::Error when the tokens do not fit in the
+  // context or an id is not in the vocabulary (the cache is left as before the call).
+  void Eval(std::span<const int32_t> tokens, bool all_logits = false);
+
+  // Logits after the i-th token of the last Eval (i < its size with all_logits, else i = -1
+  // for the last token).
+  std::span<const float> logits(int64_t i = -1) const;
+
+  int64_t n_past() const { return n_past_; }
+  int64_t n_ctx() const { return n_ctx_; }
+  // Forgets every position: the next Eval starts at position 0.
+  void Reset() { n_past_ = 0; }
+  int64_t kv_cache_bytes() const;
+  const Model& model() const { return model_; }
+
+ private:
+  void EvalBatch(std::span<const int32_t> tokens, bool all_logits, float* logits_out);
+  void Attention(int64_t layer, int64_t batch);
+
+  const Model& model_;
+  ContextOptions options_;
+  int64_t n_ctx_ = 0;
+  int64_t n_past_ = 0;
+  std::unique_ptr<ThreadPool> pool_;
+  MatmulOptions matmul_;
+
+  // KV cache, per layer and KV head: n_ctx rows of head_dim values (f16 or f32).
+  std::vector<uint8_t> k_cache_, v_cache_;
+  int64_t kv_head_bytes_ = 0;  // bytes of one (layer, KV head) slab
+
+  // Activations of one pass, n_batch rows each.
+  std::vector<float> x_, h_, q_, k_, v_, attn_, gate_, up_, ffn_;
+  std::vector<float> logits_;
+  int64_t n_logits_ = 0;
+};
+
+}  // namespace tmac

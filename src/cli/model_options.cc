@@ -1,0 +1,70 @@
+#include "cli/model_options.h"
+
+#include <fmt/core.h>
+#include <sys/resource.h>
+
+#include <CLI/CLI.hpp>
+#include <filesystem>
+
+#include "runtime/timer.h"
+#include "tmac/error.h"
+
+namespace tmac::cli {
+
+void ModelOptions::AddFlags(CLI::App& command) {
+  command.add_option("-m,--model", model_path, "GGUF model file")->required();
+  command.add_option("-t,--threads", threads, "Threads")->capture_default_str()->check(CLI::Range(1, 1024));
+  command.add_option("--ctx", n_ctx, "Context size in tokens (0: the model's, at most 4096)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
+  command.add_option("--kv-type", kv_type, "KV cache type")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"f16", "f32"}));
+  command.add_option("--batch", n_batch, "Prompt tokens per forward pass")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{4096}));
+  command
+      .add_option("--tables", tables,
+                  "LUT tables: int16 (activations rounded to int8 per weight group, as llama.cpp does; exact "
+                  "tables) or int8 (int8 tables from float activations: fewer lookups, less accurate)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"int8", "int16"}));
+}
+
+ContextOptions ModelOptions::ToContextOptions() const {
+  ContextOptions o;
+  o.n_ctx = n_ctx;
+  o.kv_type = kv_type == "f32" ? KvType::kF32 : KvType::kF16;
+  o.threads = threads;
+  o.n_batch = n_batch;
+  o.table_mode = tables == "int8" ? TableMode::kInt8 : TableMode::kInt16;
+  return o;
+}
+
+LoadedModel LoadModel(const ModelOptions& options, const GlobalOptions& global) {
+  std::error_code ec;
+  Require(std::filesystem::exists(options.model_path, ec), options.model_path + ": no such file");
+  LoadOptions load;
+  load.isa = SelectedIsa(global);
+  load.threads = options.threads;
+  const bool tty = isatty(fileno(stderr)) != 0;
+  if (tty) {
+    load.progress = [](int64_t done, int64_t total) {
+      fmt::print(stderr, "\r\033[Kloading: {}/{} matrices", done, total);
+      std::fflush(stderr);
+    };
+  }
+  Stopwatch watch;
+  LoadedModel loaded{Model::Load(options.model_path, load), 0};
+  loaded.load_seconds = watch.Seconds();
+  if (tty) fmt::print(stderr, "\r\033[K");
+  return loaded;
+}
+
+int64_t PeakRssBytes() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<int64_t>(usage.ru_maxrss) * 1024;  // Linux reports KiB
+}
+
+}  // namespace tmac::cli

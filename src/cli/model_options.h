@@ -1,0 +1,43 @@
+// What every command that runs a model shares: its flags (-m, -t, --ctx, --kv-type, --batch)
+// and loading with a progress line and the load time.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "cli/commands.h"
+#include "tmac/context.h"
+#include "tmac/model.h"
+
+namespace CLI {
+class App;
+}
+
+namespace tmac::cli {
+
+struct ModelOptions {
+  std::string model_path;
+  int threads = 1;
+  int64_t n_ctx = 0;
+  std::string kv_type = "f16";
+  int64_t n_batch = 64;
+  std::string tables = "int16";
+
+  // Adds the flags to `command`; -m is required.
+  void AddFlags(CLI::App& command);
+  ContextOptions ToContextOptions() const;
+};
+
+// A loaded model and how long loading took.
+struct LoadedModel {
+  std::unique_ptr<Model> model;
+  double load_seconds = 0;
+};
+
+// Loads the model (repacking on options.threads threads, with a progress line on stderr).
+LoadedModel LoadModel(const ModelOptions& options, const GlobalOptions& global);
+
+// The process's peak resident set size in bytes.
+int64_t PeakRssBytes();
+
+}  // namespace tmac::cli

@@ -1,0 +1,199 @@
+// The ggml matrix product kernels, written once and compiled per instruction set.
+//
+// Include from a translation unit that first defines TMAC_ISA_NS (a namespace name) and declares
+// tmac::kernels::TMAC_ISA_NS::GgmlOps, the primitives that differ between ISAs
+// (ggml_matmul_scalar.cc has the reference meaning of each). Everything here is in the per-ISA
+// namespace under names no other kernel uses, so copies compiled with different flags never meet
+// at link time.
+//
+// Both products work on register tiles of kRows weight rows x kBatch activation vectors: each
+// weight vector loaded feeds kBatch products, each activation vector kRows. Every (row, vector)
+// pair sees the same operations in the same order whatever tile it falls in, so results do not
+// depend on how rows are split between threads.
+#ifndef TMAC_ISA_NS
+#error "define TMAC_ISA_NS before including ggml_matmul_kernel-inl.h"
+#endif
+
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/ggml_matmul_kernels.h"
+
+namespace tmac::kernels::TMAC_ISA_NS {
+
+static_assert(kGgmlFloatPad % GgmlOps::kLanes == 0, "float rows are padded to whole vectors");
+
+// The tile for the last `remaining` (1..kBatch) vectors.
+template <int kRows, int kBatch, typename Tile>
+void GgmlBatchRemainder(Tile& tile, int64_t r0, int64_t n0, int64_t remaining) {
+  if constexpr (kBatch >= 1) {
+    if (remaining == kBatch) return tile.template operator()<kRows, kBatch>(r0, n0);
+    GgmlBatchRemainder<kRows, kBatch - 1>(tile, r0, n0, remaining);
+  }
+}
+
+// Tiles of kMaxBatch vectors for rows [r0, r0 + kRows), then one tile of the remaining ones.
+template <int kRows, int kMaxBatch, typename Tile>
+void GgmlRowTile(Tile& tile, int64_t r0, int64_t batch) {
+  int64_t n0 = 0;
+  for (; n0 + kMaxBatch <= batch; n0 += kMaxBatch) tile.template operator()<kRows, kMaxBatch>(r0, n0);
+  if (n0 < batch) GgmlBatchRemainder<kRows, kMaxBatch - 1>(tile, r0, n0, batch - n0);
+}
+
+// Calls tile.operator()<kRows, kBatch>(r0, n0) to cover [0, rows) x [0, batch): rows in tiles
+// of kGemvRows for a GEMV, which take more rows (each activation load feeds more of them), or of
+// kGemmRows, which take fewer (the accumulators of kMaxBatch vectors share the registers); the
+// last rows one at a time.
+template <int kGemvRows, int kGemmRows, int kMaxBatch, typename Tile>
+void GgmlForEachTile(Tile& tile, int64_t rows, int64_t batch) {
+  int64_t r = 0;
+  if (batch == 1) {
+    for (; r + kGemvRows <= rows; r += kGemvRows) tile.template operator()<kGemvRows, 1>(r, 0);
+  } else {
+    for (; r + kGemmRows <= rows; r += kGemmRows) GgmlRowTile<kGemmRows, kMaxBatch>(tile, r, batch);
+  }
+  for (; r < rows; ++r) GgmlRowTile<1, kMaxBatch>(tile, r, batch);
+}
+
+// Distance ahead at which weights are prefetched while streaming them (rows in a GEMV, Q6_K blocks
+// being decoded): the hardware prefetchers hide little on the target machines.
+inline constexpr int64_t kGgmlPrefetchBytes = 1024;
+
+// Float weights ---------------------------------------------------------------------------------
+
+template <GgmlFloatType kType>
+inline constexpr int64_t kGgmlValueBytes = kType == GgmlFloatType::kF32 ? 4 : 2;
+
+// Values k .. k + kLanes - 1 of a row stored as kType, as floats.
+template <GgmlFloatType kType>
+GgmlOps::F32 GgmlLoadWeights(const uint8_t* row, int64_t k) {
+  if constexpr (kType == GgmlFloatType::kF32) return GgmlOps::LoadF32(row + 4 * k);
+  if constexpr (kType == GgmlFloatType::kF16) return GgmlOps::LoadF16(row + 2 * k);
+  if constexpr (kType == GgmlFloatType::kBF16) return GgmlOps::LoadBf16(row + 2 * k);
+}
+
+template <GgmlFloatType kType>
+void GgmlFloatRowsOf(const GgmlFloatRows& w, const GgmlFloatActivations& x, const GgmlOutput& y) {
+  using F32 = GgmlOps::F32;
+  auto tile = [&]<int kRows, int kBatch>(int64_t r0, int64_t n0) {
+    const uint8_t* wr[kRows];
+    const float* xn[kBatch];
+    for (int r = 0; r < kRows; ++r) wr[r] = w.w[r0 + r];
+    for (int n = 0; n < kBatch; ++n) xn[n] = x.x + (n0 + n) * x.stride;
+    F32 acc[kBatch][kRows];
+    for (int n = 0; n < kBatch; ++n) {
+      for (int r = 0; r < kRows; ++r) acc[n][r] = GgmlOps::Zero();
+    }
+    for (int64_t k = 0; k < w.cols; k += GgmlOps::kLanes) {
+      if (kBatch == 1) {  // a GEMV streams the rows (from DRAM when they are a tensor's)
+        for (int r = 0; r < kRows; ++r) __builtin_prefetch(wr[r] + k * kGgmlValueBytes<kType> + kGgmlPrefetchBytes);
+      }
+      F32 wv[kRows];
+#pragma GCC unroll 8
+      for (int r = 0; r < kRows; ++r) wv[r] = GgmlLoadWeights<kType>(wr[r], k);
+#pragma GCC unroll 8
+      for (int n = 0; n < kBatch; ++n) {
+        const F32 xv = GgmlOps::Load(xn[n] + k);
+#pragma GCC unroll 8
+        for (int r = 0; r < kRows; ++r) acc[n][r] = GgmlOps::Fma(wv[r], xv, acc[n][r]);
+      }
+    }
+    for (int n = 0; n < kBatch; ++n) {
+      for (int r = 0; r < kRows; ++r) y.y[(n0 + n) * y.stride + r0 + r] = GgmlOps::ReduceAdd(acc[n][r]);
+    }
+  };
+  GgmlForEachTile<GgmlOps::kFloatGemvRows, GgmlOps::kFloatGemmRows, GgmlOps::kMaxBatch>(tile, w.rows, x.batch);
+}
+
+inline void GgmlFloatRowsKernel(const GgmlFloatRows& w, const GgmlFloatActivations& x, const GgmlOutput& y) {
+  switch (w.type) {
+    case GgmlFloatType::kF32: return GgmlFloatRowsOf<GgmlFloatType::kF32>(w, x, y);
+    case GgmlFloatType::kF16: return GgmlFloatRowsOf<GgmlFloatType::kF16>(w, x, y);
+    case GgmlFloatType::kBF16: return GgmlFloatRowsOf<GgmlFloatType::kBF16>(w, x, y);
+  }
+}
+
+// Q6_K decoding ---------------------------------------------------------------------------------
+
+// DecodeRow's Q6_K decoder (formats/ggml_decode.cc) restated as plain loops over bytes that the
+// compiler vectorizes with this translation unit's instruction set: the same float operations,
+// (d * scale) * float(q - 32), so the same bits.
+inline void GgmlDecodeQ6K(const uint8_t* src, int64_t blocks, float* out) {
+  // The block: 128 bytes of low nibbles, 64 of high bit pairs, 16 int8 scales, f16 d.
+  constexpr int kQl = 0, kQh = 128, kScales = 192, kD = 208, kBytes = 210;
+  for (int64_t b = 0; b < blocks; ++b) {
+    const uint8_t* block = src + b * kBytes;
+    for (int line = 0; line < kBytes; line += 64) __builtin_prefetch(block + kGgmlPrefetchBytes + line);
+    uint16_t d_bits;
+    std::memcpy(&d_bits, block + kD, sizeof(d_bits));
+    const float d = GgmlOps::HalfToFloat(d_bits);
+    float scale[16];
+    for (int j = 0; j < 16; ++j) scale[j] = d * static_cast<float>(static_cast<int8_t>(block[kScales + j]));
+    float* y = out + b * 256;
+    // Each half of 128 weights: weight i's low 4 bits are the low nibble of byte i of 64 for
+    // i < 64, the high nibble of byte i - 64 after; its high 2 bits are bits 2 * (i / 32) of
+    // byte i % 32 of 32. Separate constant-length loops, so that each vectorizes.
+    for (int half = 0; half < 2; ++half) {
+      const uint8_t* ql = block + kQl + 64 * half;
+      const uint8_t* qh = block + kQh + 32 * half;
+      uint8_t code[128];
+      for (int i = 0; i < 64; ++i) code[i] = ql[i] & 0xF;
+      for (int i = 0; i < 64; ++i) code[64 + i] = ql[i] >> 4;
+      for (int part = 0; part < 4; ++part) {
+        for (int i = 0; i < 32; ++i) code[32 * part + i] |= ((qh[i] >> (2 * part)) & 3) << 4;
+      }
+      for (int j = 0; j < 8; ++j) {
+        GgmlOps::StoreScaledCodes16(code + 16 * j, 32, scale[8 * half + j], y + 128 * half + 16 * j);
+      }
+    }
+  }
+}
+
+// Q8_0 weights ----------------------------------------------------------------------------------
+
+inline void GgmlQ8RowsKernel(const GgmlQ8Rows& w, const GgmlQ8Activations& x, const GgmlOutput& y) {
+  using Q8F = GgmlOps::Q8F;
+  auto tile = [&]<int kRows, int kBatch>(int64_t r0, int64_t n0) {
+    const uint8_t* wr[kRows];
+    for (int r = 0; r < kRows; ++r) wr[r] = w.data + (r0 + r) * w.row_bytes;
+    Q8F acc[kBatch][kRows];
+    for (int n = 0; n < kBatch; ++n) {
+      for (int r = 0; r < kRows; ++r) acc[n][r] = GgmlOps::ZeroQ8();
+    }
+    for (int64_t b = 0; b < w.blocks; ++b) {
+      const int64_t offset = b * kGgmlQ8BlockBytes;
+      if (kBatch == 1) {
+        for (int r = 0; r < kRows; ++r) __builtin_prefetch(wr[r] + offset + kGgmlPrefetchBytes);
+      }
+      GgmlOps::Q8W wv[kRows];
+      float dw[kRows];
+#pragma GCC unroll 8
+      for (int r = 0; r < kRows; ++r) {
+        uint16_t d;
+        std::memcpy(&d, wr[r] + offset, sizeof(d));
+        dw[r] = GgmlOps::HalfToFloat(d);
+        wv[r] = GgmlOps::LoadQ8W(wr[r] + offset + 2);
+      }
+#pragma GCC unroll 8
+      for (int n = 0; n < kBatch; ++n) {
+        const int64_t v = n0 + n;
+        const GgmlOps::Q8X xv = GgmlOps::LoadQ8X(x.q + (v * w.blocks + b) * kGgmlQ8Block);
+        const float dx = x.d[v * w.blocks + b];
+#pragma GCC unroll 8
+        for (int r = 0; r < kRows; ++r) {
+          // As llama.cpp: the product of the two scales, times the block's integer dot product.
+          acc[n][r] = GgmlOps::AccumulateQ8(GgmlOps::DotQ8(wv[r], xv), dw[r] * dx, acc[n][r]);
+        }
+      }
+    }
+    for (int n = 0; n < kBatch; ++n) {
+      for (int r = 0; r < kRows; ++r) y.y[(n0 + n) * y.stride + r0 + r] = GgmlOps::ReduceQ8(acc[n][r]);
+    }
+  };
+  GgmlForEachTile<GgmlOps::kQ8GemvRows, GgmlOps::kQ8GemmRows, GgmlOps::kMaxBatch>(tile, w.rows, x.batch);
+}
+
+inline const GgmlKernelSet kGgmlKernelSet = {GgmlOps::kIsa, &GgmlDecodeQ6K, &GgmlFloatRowsKernel,
+                                             &GgmlQ8RowsKernel};
+
+}  // namespace tmac::kernels::TMAC_ISA_NS

@@ -1,0 +1,63 @@
+// The element-wise and per-row operations of the transformer graph, in plain C++: they cost
+// little next to the matrix products, and plain loops keep them identical on every ISA.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <span>
+
+namespace tmac::ops {
+
+// out = x / rms(x) * weight, rms(x) = sqrt(mean(x^2) + eps); the sum of squares in double, as
+// llama.cpp accumulates it.
+inline void RmsNorm(const float* x, const float* weight, int64_t n, float eps, float* out) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]) * x[i];
+  const float scale = 1.0f / std::sqrt(static_cast<float>(sum / static_cast<double>(n)) + eps);
+  for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * weight[i];
+}
+
+// In-place softmax over x[0, n).
+inline void Softmax(float* x, int64_t n) {
+  float max = x[0];
+  for (int64_t i = 1; i < n; ++i) max = std::fmax(max, x[i]);
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - max);
+    sum += x[i];
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+inline float Silu(float x) { return x / (1.0f + std::exp(-x)); }
+
+inline float ReluSquared(float x) { return x > 0.0f ? x * x : 0.0f; }
+
+// Rotary position embedding, llama.cpp's "normal" form: pairs of consecutive values (x[2i],
+// x[2i+1]) of each head rotate by the angle pos * base^(-2i / n_rot) * scale / factor[i], for
+// i < n_rot / 2 (factors: Llama 3's rope_freqs, or empty). The angles are computed with
+// llama.cpp's float operations (a running product of base^(-2 / n_rot)), because the models'
+// logits are sensitive enough that another rounding of the angle shows in them.
+struct Rope {
+  int64_t head_dim = 0, n_rot = 0;
+  float base = 10000.0f, scale = 1.0f;
+  std::span<const float> factors;
+
+  void Apply(float* x, int64_t heads, int64_t pos) const {
+    const float step = std::pow(base, -2.0f / static_cast<float>(n_rot));
+    float theta = static_cast<float>(pos);
+    for (int64_t i = 0; i < n_rot / 2; ++i, theta *= step) {
+      const float angle = scale * (factors.empty() ? theta : theta / factors[static_cast<size_t>(i)]);
+      const float c = std::cos(angle), s = std::sin(angle);
+      for (int64_t h = 0; h < heads; ++h) {
+        float* pair = x + h * head_dim + 2 * i;
+        const float x0 = pair[0], x1 = pair[1];
+        pair[0] = x0 * c - x1 * s;
+        pair[1] = x0 * s + x1 * c;
+      }
+    }
+  }
+};
+
+}  // namespace tmac::ops
