@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstring>
@@ -178,6 +179,23 @@ TEST_P(GgmlMatmulTest, ThreadCountDoesNotChangeTheBits) {
   }
 }
 
+// Each (row, vector) pair sees the same operations in any tile, so a prompt's vectors multiplied
+// together (prefill) give the bits they give one at a time (decode).
+TEST_P(GgmlMatmulTest, VectorsAloneGiveTheBitsOfTheBatch) {
+  const Case c = GetParam();
+  for (Isa isa : SupportedIsas()) {
+    const std::vector<float> together = Run(isa);
+    MatmulOptions options;
+    options.isa = isa;
+    for (int64_t n = 0; n < c.batch; n += std::max<int64_t>(1, c.batch / 4)) {
+      std::vector<float> alone(static_cast<size_t>(c.rows));
+      GgmlMatmul(w_, x_.data() + n * c.cols, 1, alone.data(), options);
+      ASSERT_EQ(0, std::memcmp(alone.data(), together.data() + n * c.rows, alone.size() * sizeof(float)))
+          << IsaName(isa) << " vector " << n;
+    }
+  }
+}
+
 TEST_P(GgmlMatmulTest, GetRowIsDecodeRow) {
   const Case c = GetParam();
   std::vector<float> row(static_cast<size_t>(c.cols));
@@ -281,16 +299,21 @@ TEST(GgmlMatmulQ8, NonFiniteActivationsAreNotUndefined) {
   }
 }
 
-// The kernels' own Q6_K decoder (the output-head type of many models) against DecodeRow, bit
-// for bit, on every ISA.
-TEST(GgmlMatmulQ6K, KernelDecoderIsDecodeRow) {
+// The kernels' own K-quant decoders (Q6_K is the output head of most models) against DecodeRow,
+// bit for bit, on every ISA.
+TEST(GgmlMatmulKQuants, KernelDecodersAreDecodeRow) {
   const int64_t cols = 256 * 5;
-  const std::vector<uint8_t> data = RandomTensor(GgmlType::kQ6_K, 1, cols, 11);
-  std::vector<float> expected(static_cast<size_t>(cols)), decoded(expected.size());
-  DecodeRow(GgmlType::kQ6_K, data.data(), cols, expected.data());
-  for (Isa isa : SupportedIsas()) {
-    kernels::GgmlKernelsFor(isa).decode_q6_k(data.data(), cols / 256, decoded.data());
-    EXPECT_EQ(0, std::memcmp(decoded.data(), expected.data(), decoded.size() * sizeof(float))) << IsaName(isa);
+  for (GgmlType type : {GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K}) {
+    const std::vector<uint8_t> data = RandomTensor(type, 1, cols, 11);
+    std::vector<float> expected(static_cast<size_t>(cols)), decoded(expected.size());
+    DecodeRow(type, data.data(), cols, expected.data());
+    for (Isa isa : SupportedIsas()) {
+      const kernels::GgmlKernelSet& ks = kernels::GgmlKernelsFor(isa);
+      const auto decode = type == GgmlType::kQ4_K ? ks.decode_q4_k : type == GgmlType::kQ5_K ? ks.decode_q5_k : ks.decode_q6_k;
+      decode(data.data(), cols / 256, decoded.data());
+      EXPECT_EQ(0, std::memcmp(decoded.data(), expected.data(), decoded.size() * sizeof(float)))
+          << GgmlTypeName(type) << " " << IsaName(isa);
+    }
   }
 }
 

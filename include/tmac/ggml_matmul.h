@@ -10,8 +10,9 @@
 // * Every other type DecodeRow decodes: a few rows are decoded to float into a small buffer
 //   (Q6_K, the usual output-head type, by a SIMD decoder with the same bits), then dotted with
 //   every activation vector of a batch block.
-// Each output is computed by one thread in an order that does not depend on the thread count, so
-// results are identical for any ThreadPool; they differ between ISAs by rounding only.
+// Each output is computed by one thread in an order that depends on neither the thread count nor
+// the batch, so a vector's results are the same bits on any ThreadPool and whether it comes alone
+// (decode) or with others (prefill); they differ between ISAs by rounding only.
 #pragma once
 
 #include <cstdint>

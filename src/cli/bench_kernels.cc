@@ -12,11 +12,9 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <bit>
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -31,13 +29,13 @@
 
 #include "cli/commands.h"
 #include "cli/progress.h"
-#include "formats/half.h"
 #include "runtime/aligned_buffer.h"
 #include "runtime/bandwidth.h"
 #include "runtime/timer.h"
 #include "tmac/dequant.h"
 #include "tmac/error.h"
 #include "tmac/ggml_matmul.h"
+#include "tmac/ggml_random.h"
 #include "tmac/lut.h"
 #include "tmac/quant.h"
 #include "tmac/ternary.h"
@@ -563,27 +561,6 @@ void DecodeThenDot(const GgmlTensor& t, const float* x, int64_t batch, float* y,
   }
 }
 
-// Random contents: values in (-1, 1) for the float types; random bytes for the quantized ones
-// (the speed does not depend on the codes, and f16 scales from any bytes are finite or NaN,
-// which costs nothing extra).
-std::vector<uint8_t> RandomGgmlTensor(GgmlType type, int64_t rows, int64_t cols, uint64_t seed) {
-  SplitMix64 rng(seed);
-  std::vector<uint8_t> data(static_cast<size_t>(rows * GgmlRowBytes(type, cols)));
-  if (type == GgmlType::kF32 || type == GgmlType::kF16 || type == GgmlType::kBF16) {
-    const std::vector<float> values = RandomActivations(rows * cols, seed);
-    const auto put = [&](size_t i, const auto& v) { std::memcpy(data.data() + i * sizeof(v), &v, sizeof(v)); };
-    for (size_t i = 0; i < values.size(); ++i) {
-      const auto bits = std::bit_cast<uint32_t>(values[i]);
-      if (type == GgmlType::kF32) put(i, bits);
-      if (type == GgmlType::kF16) put(i, FloatToHalf(values[i]));
-      if (type == GgmlType::kBF16) put(i, static_cast<uint16_t>(bits >> 16));
-    }
-    return data;
-  }
-  for (auto& b : data) b = static_cast<uint8_t>(rng.Next());
-  return data;
-}
-
 // GgmlMatmul against DecodeThenDot on the output-head shapes, batch 1, streaming from DRAM.
 void RunGgmlBench(const BenchOptions& opt, Isa isa) {
   std::vector<GgmlType> types;
@@ -624,7 +601,8 @@ void RunGgmlBench(const BenchOptions& opt, Isa isa) {
       if (!fits(shape, type)) continue;
       using Tensor = WeightsOf<GgmlTensor, &GgmlTensorMatmul>;
       using Baseline = WeightsOf<GgmlTensor, &DecodeThenDot>;
-      const std::vector<uint8_t> data = RandomGgmlTensor(type, shape.rows, shape.cols, seed++);
+      std::vector<uint8_t> data(static_cast<size_t>(shape.rows * GgmlRowBytes(type, shape.cols)));
+      RandomGgmlRows(type, shape.cols, 0.02f, seed++, 0, shape.rows, data.data());
       const Tensor fast(GgmlTensor(type, shape.rows, shape.cols, data.data()));
       const Baseline baseline(GgmlTensor(type, shape.rows, shape.cols, data.data()));
       const std::vector<float> x = RandomActivations(shape.cols, seed++);

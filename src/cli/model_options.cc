@@ -25,8 +25,8 @@ void ModelOptions::AddFlags(CLI::App& command) {
       ->check(CLI::Range(int64_t{1}, int64_t{4096}));
   command
       .add_option("--tables", tables,
-                  "LUT tables: int16 (activations rounded to int8 per weight group, as llama.cpp does; exact "
-                  "tables) or int8 (int8 tables from float activations: fewer lookups, less accurate)")
+                  "LUT tables: int8 (int8 tables from float activations, T-MAC's method) or int16 (activations "
+                  "rounded to int8 per weight group as llama.cpp does, then exact tables: twice the lookups)")
       ->capture_default_str()
       ->check(CLI::IsMember({"int8", "int16"}));
 }

@@ -21,7 +21,7 @@ struct ModelOptions {
   int64_t n_ctx = 0;
   std::string kv_type = "f16";
   int64_t n_batch = 64;
-  std::string tables = "int16";
+  std::string tables = "int8";
 
   // Adds the flags to `command`; -m is required.
   void AddFlags(CLI::App& command);

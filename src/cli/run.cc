@@ -1,15 +1,19 @@
-// `tmac run`: generate text from a prompt, streaming it to stdout, then report speed on stderr.
+// `tmac run`: generate text from a prompt, or chat (-i), streaming it to stdout, then report speed
+// on stderr.
 #include <fmt/core.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "cli/chat.h"
 #include "cli/commands.h"
+#include "cli/generate.h"
 #include "cli/model_options.h"
-#include "runtime/timer.h"
+#include "tmac/chat_template.h"
 #include "tmac/context.h"
 #include "tmac/error.h"
 #include "tmac/sampler.h"
@@ -24,68 +28,85 @@ struct RunOptions {
   int64_t n_predict = 128;
   SamplingParams sampling;
   bool verbose = false;
+  bool interactive = false;
+  std::string chat_template;  // a format name forcing the chat format
+  std::string system;
 };
 
-void Write(const std::string& text) {
-  std::fwrite(text.data(), 1, text.size(), stdout);
-  std::fflush(stdout);
-}
-
-void Run(const RunOptions& o, const GlobalOptions& global) {
-  const LoadedModel loaded = LoadModel(o.model, global);
-  const Model& model = *loaded.model;
-  const Tokenizer tokenizer = Tokenizer::FromGguf(model.file());
-  Context context(model, o.model.ToContextOptions());
-  Sampler sampler(o.sampling, static_cast<int>(model.config().n_vocab));
-  if (o.verbose) {
-    for (const std::string& line : model.Describe()) fmt::print(stderr, "{}\n", line);
-  }
-
+// Prints the prompt and its continuation.
+void RunOnce(Generator& generator, const Tokenizer& tokenizer, const RunOptions& o, Utf8Stream& out) {
   std::vector<int32_t> prompt = tokenizer.Encode(o.prompt, /*add_special=*/true, /*parse_special=*/true);
   if (prompt.empty()) {
     // An empty prompt starts from BOS alone, as llama2.c does.
     Require(tokenizer.bos() >= 0, "the prompt is empty and the vocabulary has no BOS token to start from");
     prompt.push_back(tokenizer.bos());
   }
-  Require(static_cast<int64_t>(prompt.size()) <= context.n_ctx(),
+  Require(static_cast<int64_t>(prompt.size()) <= generator.n_ctx(),
           fmt::format("the prompt is {} tokens, longer than the context of {} tokens (see --ctx)",
-                      prompt.size(), context.n_ctx()));
-  for (const int32_t token : prompt) sampler.Accept(token);
-
-  Write(o.prompt);
-  Stopwatch watch;
-  context.Eval(prompt);
-  const double prompt_seconds = watch.Seconds();
-
-  watch.Restart();
-  int64_t generated = 0;
-  while (generated < o.n_predict && context.n_past() < context.n_ctx()) {
-    const int32_t token = sampler.Sample(context.logits());
-    ++generated;
-    if (tokenizer.IsEndOfGeneration(token)) break;
-    Write(tokenizer.TokenToPiece(token));
-    if (generated < o.n_predict && context.n_past() < context.n_ctx()) context.Eval({&token, 1});
-  }
-  const double gen_seconds = watch.Seconds();
-  Write("\n");
-
-  const auto rate = [](int64_t n, double s) { return s > 0 ? static_cast<double>(n) / s : 0.0; };
-  fmt::print(stderr, "load: {:.2f} s\n", loaded.load_seconds);
-  fmt::print(stderr, "prompt: {} tokens in {:.3f} s, {:.2f} tokens/s\n", prompt.size(), prompt_seconds,
-             rate(static_cast<int64_t>(prompt.size()), prompt_seconds));
-  fmt::print(stderr, "generation: {} tokens in {:.3f} s, {:.2f} tokens/s\n", generated, gen_seconds,
-             rate(generated, gen_seconds));
-  fmt::print(stderr, "peak RSS: {:.1f} MiB\n", static_cast<double>(PeakRssBytes()) / (1 << 20));
+                      prompt.size(), generator.n_ctx()));
+  out.Write(o.prompt);
+  generator.Feed(prompt);
+  generator.Generate(o.n_predict, out, /*stop=*/nullptr);
+  out.Write("\n");
 }
+
+void Run(const RunOptions& o, const GlobalOptions& global) {
+  const LoadedModel loaded = LoadModel(o.model, global);
+  const Model& model = *loaded.model;
+  const Tokenizer tokenizer = Tokenizer::FromGguf(model.file());
+  std::optional<ChatFormat> chat_format;
+  if (o.interactive) chat_format = ChatFormatOf(model.file(), o.chat_template);
+  std::unique_ptr<Context> context;
+  {
+    const SigintBlocked blocked;  // the chat's Ctrl-C must reach this thread, not the workers
+    context = std::make_unique<Context>(model, o.model.ToContextOptions());
+  }
+  Sampler sampler(o.sampling, static_cast<int>(model.config().n_vocab));
+  if (o.verbose) {
+    for (const std::string& line : model.Describe()) fmt::print(stderr, "{}\n", line);
+  }
+
+  Generator generator(*context, sampler, tokenizer);
+  Utf8Stream out(stdout);
+  if (chat_format) {
+    RunChat(generator, tokenizer, ChatOptions{*chat_format, o.system, o.n_predict}, out);
+  } else {
+    RunOnce(generator, tokenizer, o, out);
+  }
+  generator.stats().Print(loaded.load_seconds);
+}
+
+// Checks --chat-template at parse time with the library's own names.
+const CLI::Validator ChatFormatName(
+    [](const std::string& name) {
+      try {
+        ChatFormatFromName(name);
+        return std::string();
+      } catch (const Error& e) {
+        return std::string(e.what());
+      }
+    },
+    "FORMAT");
 
 }  // namespace
 
 void RegisterRun(CLI::App& app, const GlobalOptions& global) {
   auto o = std::make_shared<RunOptions>();
-  CLI::App* cmd = app.add_subcommand("run", "Generate text from a prompt");
+  CLI::App* cmd = app.add_subcommand("run", "Generate text from a prompt, or chat with -i");
   o->model.AddFlags(*cmd);
-  cmd->add_option("-p,--prompt", o->prompt, "Prompt text (empty: start from BOS alone)");
-  cmd->add_option("-n,--n-predict", o->n_predict, "Tokens to generate")
+  CLI::Option* prompt =
+      cmd->add_option("-p,--prompt", o->prompt, "Prompt text (empty: start from BOS alone); special tokens are parsed");
+  CLI::Option* interactive = cmd->add_flag("-i,--interactive", o->interactive,
+                "Chat: one user message per line of stdin, answered in the model's chat format, the KV cache kept "
+                "across turns; -n limits each reply. Ctrl-C stops a reply; Ctrl-C at the prompt or EOF ends the "
+                "chat. A turn that does not fit in the context ends the chat with a notice.")
+      ->excludes(prompt);
+  cmd->add_option("--chat-template", o->chat_template,
+                  "Chat format instead of the model's tokenizer.chat_template (chatml, llama2, llama3, ...)")
+      ->check(ChatFormatName)
+      ->needs(interactive);
+  cmd->add_option("--system", o->system, "System message of the chat")->needs(interactive);
+  cmd->add_option("-n,--n-predict", o->n_predict, "Tokens to generate (per reply with -i)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--temp", o->sampling.temperature, "Temperature (0: greedy)")->capture_default_str();

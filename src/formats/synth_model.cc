@@ -34,6 +34,8 @@ constexpr ModelShape kShapes[] = {
     // has BitNet 3B's vocabulary of 32002 tokens, so that its vocab file is padded as that one's.
     {"tiny-llama", "llama", 256, 768, 2, 4, 2, 0, 256, 10000.f, false, kSpmVocab, ""},
     {"tiny-bitnet", "bitnet", 256, 512, 2, 4, 4, 32002, 256, 10000.f, true, kSpmVocab, ""},
+    // 2B4T's form in small: bitnet-b1.58, grouped-query attention, rope base 500000, gpt-2 vocab.
+    {"tiny-bitnet-b1.58", "bitnet-b1.58", 256, 512, 2, 4, 2, 0, 256, 500000.f, true, kGpt2Vocab, ""},
 };
 
 constexpr float kRmsEpsilon = 1e-5f;

@@ -137,14 +137,27 @@ std::optional<kernels::GgmlFloatType> DirectFloatType(const GgmlMatrixView& w) {
   }
 }
 
+// The kernels' decoder for `type`, or nullptr where DecodeRow serves.
+using BlockDecoder = void (*)(const uint8_t* src, int64_t blocks, float* out);
+BlockDecoder KernelDecoder(const kernels::GgmlKernelSet& ks, GgmlType type) {
+  switch (type) {
+    case GgmlType::kQ4_K: return ks.decode_q4_k;
+    case GgmlType::kQ5_K: return ks.decode_q5_k;
+    case GgmlType::kQ6_K: return ks.decode_q6_k;
+    default: return nullptr;
+  }
+}
+
 // Rows [begin, end) of w as floats, `cols` apart (the padding after each row left as it is).
 void DecodeRows(const kernels::GgmlKernelSet& ks, const GgmlMatrixView& w, int64_t row_bytes, int64_t begin,
                 int64_t end, int64_t cols, float* out) {
+  const BlockDecoder decoder = KernelDecoder(ks, w.type);
+  const int64_t blocks = w.cols / GgmlBlock(w.type).block_size;
   for (int64_t m = begin; m < end; ++m) {
     const uint8_t* src = w.data + m * row_bytes;
     float* dst = out + (m - begin) * cols;
-    if (w.type == GgmlType::kQ6_K) {
-      ks.decode_q6_k(src, w.cols / GgmlBlock(GgmlType::kQ6_K).block_size, dst);
+    if (decoder != nullptr) {
+      decoder(src, blocks, dst);
     } else {
       DecodeRow(w.type, src, w.cols, dst);
     }

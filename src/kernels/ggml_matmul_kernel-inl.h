@@ -113,11 +113,52 @@ inline void GgmlFloatRowsKernel(const GgmlFloatRows& w, const GgmlFloatActivatio
   }
 }
 
-// Q6_K decoding ---------------------------------------------------------------------------------
+// K-quant decoding ------------------------------------------------------------------------------
+//
+// DecodeRow's decoders (formats/ggml_decode.cc) for the K-quants that stay in file format,
+// restated as constant-length loops over bytes that the compiler vectorizes with this translation
+// unit's instruction set, and StoreCodes16: the same float operations, so the same bits.
 
-// DecodeRow's Q6_K decoder (formats/ggml_decode.cc) restated as plain loops over bytes that the
-// compiler vectorizes with this translation unit's instruction set: the same float operations,
-// (d * scale) * float(q - 32), so the same bits.
+// Q4_K (kHighBit false) and Q5_K: 8 sub-blocks of 32, (d * sc) * q - dmin * m with 6-bit sc and m.
+template <bool kHighBit>
+void GgmlDecodeQ45K(const uint8_t* src, int64_t blocks, float* out) {
+  // The block: f16 d and dmin, 12 bytes of scales and mins, [32 bytes of bit 4], 128 of nibbles.
+  constexpr int kScales = 4, kQh = 16, kQs = kHighBit ? 48 : 16, kBytes = kHighBit ? 176 : 144;
+  for (int64_t b = 0; b < blocks; ++b) {
+    const uint8_t* block = src + b * kBytes;
+    for (int line = 0; line < kBytes; line += 64) __builtin_prefetch(block + kGgmlPrefetchBytes + line);
+    uint16_t d_bits[2];
+    std::memcpy(d_bits, block, sizeof(d_bits));
+    const float d = GgmlOps::HalfToFloat(d_bits[0]), dmin = GgmlOps::HalfToFloat(d_bits[1]);
+    // Sub-block j's scale and min: for j < 4 the low 6 bits of bytes j and j + 4; for j >= 4 the
+    // nibbles of byte j + 4, with the top 2 bits of bytes j - 4 and j above them.
+    const uint8_t* s = block + kScales;
+    float scale[8], min[8];
+    for (int j = 0; j < 8; ++j) {
+      const int sc = j < 4 ? s[j] & 63 : (s[j + 4] & 0xF) | (s[j - 4] >> 6) << 4;
+      const int m = j < 4 ? s[j + 4] & 63 : (s[j + 4] >> 4) | (s[j] >> 6) << 4;
+      scale[j] = d * static_cast<float>(sc);
+      min[j] = dmin * static_cast<float>(m);
+    }
+    // Weights 64p .. 64p + 31 are the low nibbles of bytes 32p .. 32p + 31, the next 32 the high
+    // ones; Q5_K's bit 4 of weight 32j + i is bit j of byte i.
+    const uint8_t* qs = block + kQs;
+    uint8_t code[256];
+    for (int p = 0; p < 4; ++p) {
+      for (int i = 0; i < 32; ++i) code[64 * p + i] = qs[32 * p + i] & 0xF;
+      for (int i = 0; i < 32; ++i) code[64 * p + 32 + i] = qs[32 * p + i] >> 4;
+    }
+    if constexpr (kHighBit) {
+      const uint8_t* qh = block + kQh;
+      for (int j = 0; j < 8; ++j) {
+        for (int i = 0; i < 32; ++i) code[32 * j + i] |= ((qh[i] >> j) & 1) << 4;
+      }
+    }
+    for (int j = 0; j < 16; ++j) GgmlOps::StoreCodes16(code + 16 * j, 0, scale[j / 2], min[j / 2], out + b * 256 + 16 * j);
+  }
+}
+
+// Q6_K: 16 sub-blocks of 16, (d * sc) * (q - 32) with int8 sc.
 inline void GgmlDecodeQ6K(const uint8_t* src, int64_t blocks, float* out) {
   // The block: 128 bytes of low nibbles, 64 of high bit pairs, 16 int8 scales, f16 d.
   constexpr int kQl = 0, kQh = 128, kScales = 192, kD = 208, kBytes = 210;
@@ -143,7 +184,7 @@ inline void GgmlDecodeQ6K(const uint8_t* src, int64_t blocks, float* out) {
         for (int i = 0; i < 32; ++i) code[32 * part + i] |= ((qh[i] >> (2 * part)) & 3) << 4;
       }
       for (int j = 0; j < 8; ++j) {
-        GgmlOps::StoreScaledCodes16(code + 16 * j, 32, scale[8 * half + j], y + 128 * half + 16 * j);
+        GgmlOps::StoreCodes16(code + 16 * j, 32, scale[8 * half + j], 0.f, y + 128 * half + 16 * j);
       }
     }
   }
@@ -193,7 +234,7 @@ inline void GgmlQ8RowsKernel(const GgmlQ8Rows& w, const GgmlQ8Activations& x, co
   GgmlForEachTile<GgmlOps::kQ8GemvRows, GgmlOps::kQ8GemmRows, GgmlOps::kMaxBatch>(tile, w.rows, x.batch);
 }
 
-inline const GgmlKernelSet kGgmlKernelSet = {GgmlOps::kIsa, &GgmlDecodeQ6K, &GgmlFloatRowsKernel,
-                                             &GgmlQ8RowsKernel};
+inline const GgmlKernelSet kGgmlKernelSet = {GgmlOps::kIsa,        &GgmlDecodeQ45K<false>, &GgmlDecodeQ45K<true>,
+                                             &GgmlDecodeQ6K,       &GgmlFloatRowsKernel,   &GgmlQ8RowsKernel};
 
 }  // namespace tmac::kernels::TMAC_ISA_NS

@@ -59,7 +59,10 @@ struct GgmlOutput {
 
 struct GgmlKernelSet {
   Isa isa;
-  // `blocks` Q6_K blocks at src (any alignment) to floats, bit for bit as DecodeRow.
+  // `blocks` blocks at src (any alignment) to floats, bit for bit as DecodeRow: the K-quants that
+  // models keep in file format (Q6_K output heads and ffn_down in Q4_K_M files; Q5_K models).
+  void (*decode_q4_k)(const uint8_t* src, int64_t blocks, float* out);
+  void (*decode_q5_k)(const uint8_t* src, int64_t blocks, float* out);
   void (*decode_q6_k)(const uint8_t* src, int64_t blocks, float* out);
   // Every row times every activation vector.
   void (*float_rows)(const GgmlFloatRows& w, const GgmlFloatActivations& x, const GgmlOutput& y);

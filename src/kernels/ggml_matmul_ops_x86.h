@@ -1,7 +1,7 @@
 // x86 ops for the ggml matrix product kernels (ggml_matmul_scalar.cc has the meaning of each).
 // Compiled three times under the namespace TMAC_ISA_NS: with AVX2 (8-lane floats), AVX-512
-// (16-lane floats) and AVX-512 VNNI (Q8_0 block sums with VPDPBUSD instead of VPMADDUBSW +
-// VPMADDWD). A Q8_0 block is 32 bytes, one 256-bit vector, on all three.
+// (16-lane floats) and AVX-512 VNNI (Q8_0 block sums with one VPDPBUSD instead of VPSIGNB +
+// VPMADDUBSW + VPMADDWD). A Q8_0 block is 32 bytes, one 256-bit vector, on all three.
 #pragma once
 
 #include <immintrin.h>
@@ -21,7 +21,7 @@ struct GgmlOps {
   static constexpr Isa kIsa = Isa::kAvx2;
 #endif
   // Registers: 16 (AVX2) or 32 (AVX-512). GEMV: 4 rows' accumulators and weights; GEMM: 2 (4)
-  // rows x 4 vectors of accumulators. Q8_0 needs two registers per row's block (codes, |codes|).
+  // rows x 4 vectors of accumulators. Q8_0 takes two registers per row's block (Q8W).
 #if defined(__AVX512F__)
   static constexpr int kLanes = 16;
   static constexpr int kFloatGemmRows = 4;
@@ -68,17 +68,22 @@ struct GgmlOps {
   static constexpr int kQ8GemvRows = 4;
   static constexpr int kMaxBatch = 4;
 
-  // out[i] = scale * float(code[i] - offset) for i < 16: widened to int32, converted, scaled.
-  static void StoreScaledCodes16(const uint8_t* code, int offset, float scale, float* out) {
+  // out[i] = scale * float(code[i] - offset) - min for i < 16: widened to int32, converted,
+  // scaled, shifted.
+  static void StoreCodes16(const uint8_t* code, int offset, float scale, float min, float* out) {
     const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(code));
 #if defined(__AVX512F__)
     const __m512i v = _mm512_sub_epi32(_mm512_cvtepu8_epi32(bytes), _mm512_set1_epi32(offset));
-    _mm512_storeu_ps(out, _mm512_mul_ps(_mm512_set1_ps(scale), _mm512_cvtepi32_ps(v)));
+    const __m512 scaled = _mm512_mul_ps(_mm512_set1_ps(scale), _mm512_cvtepi32_ps(v));
+    _mm512_storeu_ps(out, _mm512_sub_ps(scaled, _mm512_set1_ps(min)));
 #else
-    const __m256i lo = _mm256_sub_epi32(_mm256_cvtepu8_epi32(bytes), _mm256_set1_epi32(offset));
-    const __m256i hi = _mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(bytes, 8)), _mm256_set1_epi32(offset));
-    _mm256_storeu_ps(out, _mm256_mul_ps(_mm256_set1_ps(scale), _mm256_cvtepi32_ps(lo)));
-    _mm256_storeu_ps(out + 8, _mm256_mul_ps(_mm256_set1_ps(scale), _mm256_cvtepi32_ps(hi)));
+    const __m256i bias = _mm256_set1_epi32(offset);
+    const __m256i halves[2] = {_mm256_sub_epi32(_mm256_cvtepu8_epi32(bytes), bias),
+                               _mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(bytes, 8)), bias)};
+    for (int h = 0; h < 2; ++h) {
+      const __m256 scaled = _mm256_mul_ps(_mm256_set1_ps(scale), _mm256_cvtepi32_ps(halves[h]));
+      _mm256_storeu_ps(out + 8 * h, _mm256_sub_ps(scaled, _mm256_set1_ps(min)));
+    }
 #endif
   }
 

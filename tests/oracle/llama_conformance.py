@@ -1,71 +1,35 @@
 #!/usr/bin/env python3
 """tmac against llama.cpp (llama-cpp-python) on one model file.
 
-Checks, on a fixed text evaluated the way llama.cpp's perplexity tool does (chunks of --ctx
-tokens, the second half of each scored):
-  - top-1 next-token agreement over every scored position >= --min-agreement;
+On a fixed text evaluated the way llama.cpp's perplexity tool does (chunks of --ctx tokens, the
+second half of each scored), and on greedy generation from a few prompts.
+
+Why the thresholds are measured, not fixed: with quantized activations (llama.cpp rounds them to
+Q8 blocks, tmac to int8 per weight group) the forward pass is chaotic. A perturbation of 1e-4
+anywhere (llama.cpp's own f16 instead of f32 KV cache, say) flips some roundings, the flips
+cascade through the layers, and the logits move by the full size of the activation-quantization
+noise. So this script measures llama.cpp against itself under that small change (f16 vs f32 KV
+cache), and requires tmac to be as close to llama.cpp as llama.cpp is to itself:
+  - top-1 agreement >= llama.cpp's self-agreement - --agreement-margin, and >= --min-agreement;
+  - mean |logit difference| <= --diff-factor x llama.cpp's own;
   - perplexity within --max-ppl-diff (relative) of llama.cpp's;
-and, for each --prompt, that greedy generation of --n-predict tokens gives the same text.
-Prints the maximum logit difference and the other measurements. Exits non-zero on any failure,
-including llama_cpp not being installed (run scripts/setup.sh).
+  - greedy generation: identical tokens up to the first position where llama.cpp's top two
+    logits are closer than the noise (twice the 99th percentile of llama.cpp's own per-position
+    max |logit difference|), and at least --min-greedy-tokens identical tokens.
+With --strict (float models, where nothing is quantized and nothing is chaotic) it instead
+requires 100% top-1 agreement, max |difference| <= --max-diff and identical greedy texts.
+Exits non-zero on any failure, including llama_cpp not being installed (run scripts/setup.sh).
 """
 import argparse
-import math
 import os
 import re
 import subprocess
 import sys
 import tempfile
 
-try:
-    import numpy as np
-    import llama_cpp
-except ImportError as e:
-    sys.exit(f"llama_conformance: {e}; run scripts/setup.sh to install llama-cpp-python into .venv")
+import numpy as np
 
-
-def load_llama(path, n_ctx, threads, logits_all):
-    # ggml's extra buffer types (its AMX and repacked-weight paths) crash on this VM in
-    # llama-cpp-python 0.3.36; the plain CPU path computes the same functions.
-    default_params = llama_cpp.llama_model_default_params
-
-    def params():
-        p = default_params()
-        p.use_extra_bufts = False
-        return p
-
-    llama_cpp.llama_model_default_params = params
-    llama_cpp.llama.llama_cpp.llama_model_default_params = params
-    try:
-        return llama_cpp.Llama(model_path=path, n_ctx=n_ctx, n_batch=n_ctx, n_threads=threads,
-                               logits_all=logits_all, verbose=False)
-    finally:
-        llama_cpp.llama_model_default_params = default_params
-        llama_cpp.llama.llama_cpp.llama_model_default_params = default_params
-
-
-def nll(logits, token):
-    m = logits.max()
-    return -(float(logits[token] - m) - math.log(float(np.exp((logits - m).astype(np.float64)).sum())))
-
-
-def llama_perplexity(llm, tokens, n_ctx, add_bos, bos):
-    """Scored positions' logits and the perplexity, as llama.cpp's perplexity tool computes them."""
-    first = n_ctx // 2
-    chunks = len(tokens) // n_ctx
-    rows, total, count = [], 0.0, 0
-    for c in range(chunks):
-        chunk = list(tokens[c * n_ctx:(c + 1) * n_ctx])
-        if add_bos:
-            chunk[0] = bos
-        llm.reset()
-        llm.eval(chunk)
-        scores = np.array(llm.scores[:n_ctx], dtype=np.float32)
-        for j in range(first, n_ctx - 1):
-            total += nll(scores[j], chunk[j + 1])
-            count += 1
-        rows.append(scores[first:n_ctx - 1])
-    return np.concatenate(rows), math.exp(total / count)
+from llama_reference import GGML_TYPE_F32, add_bos_of, greedy, load_llama, perplexity
 
 
 def run_tmac(args, *extra):
@@ -76,67 +40,125 @@ def run_tmac(args, *extra):
     return result.stdout
 
 
+def distance(a, b):
+    diff = np.abs(a - b)
+    return {"agreement": float((a.argmax(axis=1) == b.argmax(axis=1)).mean()),
+            "max": float(diff.max()), "mean": float(diff.mean()),
+            "p99_row_max": float(np.quantile(diff.max(axis=1), 0.99))}
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--tmac", required=True)
-    p.add_argument("--model", required=True)
+    p.add_argument("--model", help="GGUF file (or use --synth)")
+    p.add_argument("--synth", metavar="SHAPE:TYPE[:EMBD]",
+                   help="test on a `tmac synth` model: its shape, weight type, and embedding/output type")
     p.add_argument("--text", required=True)
     p.add_argument("--ctx", type=int, default=512)
+    p.add_argument("--chunks", type=int, default=None)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--min-agreement", type=float, default=0.99)
-    p.add_argument("--max-ppl-diff", type=float, default=0.005)
     p.add_argument("--min-positions", type=int, default=1000)
+    p.add_argument("--min-agreement", type=float, default=0.9)
+    p.add_argument("--agreement-margin", type=float, default=0.01)
+    p.add_argument("--diff-factor", type=float, default=1.25)
+    p.add_argument("--max-ppl-diff", type=float, default=0.005)
     p.add_argument("--prompt", action="append", default=[])
     p.add_argument("--n-predict", type=int, default=64)
+    p.add_argument("--min-greedy-tokens", type=int, default=0)
+    p.add_argument("--strict", action="store_true")
+    p.add_argument("--max-diff", type=float, default=0.01)
     args = p.parse_args()
-    if not os.path.exists(args.model):
-        sys.exit(f"llama_conformance: {args.model} is missing; run scripts/setup.sh to fetch it")
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.synth:
+            args.model = os.path.join(tmp, "synth.gguf")
+            shape, weights, *embd = args.synth.split(":")
+            extra = ["--embd-type", embd[0], "--output-type", embd[0]] if embd else []
+            subprocess.run([args.tmac, "synth", "--shape", shape, "--type", weights, *extra, "-o", args.model],
+                           check=True, capture_output=True)
+        if not args.model or not os.path.exists(args.model):
+            sys.exit(f"llama_conformance: model {args.model} is missing; run scripts/setup.sh to fetch it")
+        failures = check(args)
+    for f in failures:
+        print("FAIL:", f)
+    sys.exit(1 if failures else 0)
+
+
+def check(args):
     failures = []
 
-    llm = load_llama(args.model, args.ctx, args.threads, logits_all=True)
     text = open(args.text, encoding="utf-8").read()
-    add_bos = bool(llama_cpp.llama_vocab_get_add_bos(llama_cpp.llama_model_get_vocab(llm.model)))
-    tokens = llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=False)
-    ref_logits, ref_ppl = llama_perplexity(llm, tokens, args.ctx, add_bos, llm.token_bos())
+    llm = load_llama(args.model, args.ctx, args.threads, logits_all=True)
+    tokens = llm.tokenize(text.encode("utf-8"), add_bos=add_bos_of(llm), special=False)
+    ref, ref_ppl = perplexity(llm, tokens, args.ctx, args.chunks)
+    del llm
 
     with tempfile.TemporaryDirectory() as tmp:
         npy = os.path.join(tmp, "logits.npy")
-        out = run_tmac(args, "perplexity", "-f", args.text, "--ctx", str(args.ctx), "--save-logits", npy)
+        extra = ["--chunks", str(args.chunks)] if args.chunks else []
+        out = run_tmac(args, "perplexity", "-f", args.text, "--ctx", str(args.ctx), "--save-logits", npy, *extra)
         logits = np.load(npy)
     match = re.search(r"Final estimate: PPL = ([0-9.]+)", out)
     if not match:
         sys.exit(f"llama_conformance: no perplexity in tmac's output:\n{out}")
     ppl = float(match.group(1))
+    if logits.shape != ref.shape:
+        sys.exit(f"llama_conformance: logits shape {logits.shape} != llama.cpp's {ref.shape}")
 
-    if logits.shape != ref_logits.shape:
-        sys.exit(f"llama_conformance: logits shape {logits.shape} != llama.cpp's {ref_logits.shape}")
-    positions = logits.shape[0]
-    agreement = float((logits.argmax(axis=1) == ref_logits.argmax(axis=1)).mean())
-    max_diff = float(np.abs(logits - ref_logits).max())
+    d = distance(logits, ref)
     ppl_diff = abs(ppl - ref_ppl) / ref_ppl
-    print(f"{positions} positions: top-1 agreement {agreement:.4f}, max |logit diff| {max_diff:.4f}")
+    print(f"{logits.shape[0]} positions: tmac vs llama.cpp: top-1 agreement {d['agreement']:.4f}, "
+          f"max |logit diff| {d['max']:.4f}, mean {d['mean']:.5f}")
     print(f"perplexity: tmac {ppl:.4f}, llama.cpp {ref_ppl:.4f}, relative difference {ppl_diff:.5f}")
-    if positions < args.min_positions:
-        failures.append(f"only {positions} scored positions (< {args.min_positions})")
-    if agreement < args.min_agreement:
-        failures.append(f"top-1 agreement {agreement:.4f} < {args.min_agreement}")
+    if logits.shape[0] < args.min_positions:
+        failures.append(f"only {logits.shape[0]} scored positions (< {args.min_positions})")
     if ppl_diff > args.max_ppl_diff:
         failures.append(f"perplexity differs by {ppl_diff:.5f} > {args.max_ppl_diff}")
 
-    del llm
-    gen = load_llama(args.model, args.ctx, args.threads, logits_all=False)
+    if args.strict:
+        noise = 0.0
+        if d["agreement"] < 1.0:
+            failures.append(f"top-1 agreement {d['agreement']:.4f} < 1 on a float model")
+        if d["max"] > args.max_diff:
+            failures.append(f"max |logit diff| {d['max']:.4f} > {args.max_diff} on a float model")
+    else:
+        llm32 = load_llama(args.model, args.ctx, args.threads, logits_all=True,
+                           type_k=GGML_TYPE_F32, type_v=GGML_TYPE_F32)
+        ref32, _ = perplexity(llm32, tokens, args.ctx, args.chunks)
+        del llm32
+        s = distance(ref32, ref)
+        noise = 2 * s["p99_row_max"]
+        print(f"llama.cpp vs itself with an f32 KV cache: top-1 agreement {s['agreement']:.4f}, "
+              f"max |logit diff| {s['max']:.4f}, mean {s['mean']:.5f}; noise level {noise:.4f}")
+        floor = max(args.min_agreement, s["agreement"] - args.agreement_margin)
+        if d["agreement"] < floor:
+            failures.append(f"top-1 agreement {d['agreement']:.4f} < {floor:.4f}")
+        if d["mean"] > args.diff_factor * s["mean"]:
+            failures.append(f"mean |logit diff| {d['mean']:.5f} > {args.diff_factor} x llama.cpp's own {s['mean']:.5f}")
+
+    gen = load_llama(args.model, args.ctx, args.threads, logits_all=True)
     for prompt in args.prompt:
-        ref = gen.create_completion(prompt, max_tokens=args.n_predict, temperature=0.0)["choices"][0]["text"]
+        ref_tokens, gaps = greedy(gen, prompt, args.n_predict)
+        ref_text = gen.detokenize(ref_tokens).decode("utf-8", errors="replace")
         out = run_tmac(args, "run", "-p", prompt, "-n", str(args.n_predict), "--temp", "0")
         mine = out[len(prompt):-1] if out.startswith(prompt) and out.endswith("\n") else out
-        same = mine == ref
-        print(f"greedy {prompt!r}: {'same' if same else 'DIFFERENT'}")
-        if not same:
-            failures.append(f"greedy continuation of {prompt!r} differs:\n  tmac:      {mine!r}\n  llama.cpp: {ref!r}")
+        if mine == ref_text:
+            print(f"greedy {prompt!r}: identical ({len(ref_tokens)} tokens)")
+            continue
+        # The first token whose text differs, and whether llama.cpp was near a tie there.
+        pos, prefix = 0, ""
+        while pos < len(ref_tokens):
+            piece = gen.detokenize(ref_tokens[:pos + 1]).decode("utf-8", errors="replace")
+            if not mine.startswith(piece):
+                break
+            prefix, pos = piece, pos + 1
+        near_tie = pos < len(gaps) and gaps[pos] < noise
+        print(f"greedy {prompt!r}: identical for {pos} tokens; then llama.cpp's top-2 gap is "
+              f"{gaps[pos] if pos < len(gaps) else float('nan'):.4f} (noise level {noise:.4f})")
+        if args.strict or not near_tie or pos < args.min_greedy_tokens:
+            failures.append(f"greedy continuation of {prompt!r} differs after {pos} tokens:\n"
+                            f"  tmac:      {mine!r}\n  llama.cpp: {ref_text!r}")
 
-    for f in failures:
-        print("FAIL:", f)
-    sys.exit(1 if failures else 0)
+    return failures
 
 
 if __name__ == "__main__":

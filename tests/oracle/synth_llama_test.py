@@ -23,6 +23,7 @@ try:
     import llama_cpp
     import llama_cpp.llama
     import numpy as np
+    from llama_reference import load_llama
 except ImportError as error:
     sys.exit(f"FAIL: {error}; run scripts/setup.sh, which installs numpy, gguf and llama-cpp-python in .venv")
 
@@ -30,25 +31,6 @@ TMAC = ""
 CASES = [("tiny-llama", t) for t in ("F16", "Q4_0", "Q2_K", "TQ1_0", "TQ2_0")] + \
         [("tiny-bitnet", t) for t in ("TQ1_0", "TQ2_0")]
 TERNARY = {"TQ1_0", "TQ2_0"}
-
-
-def load_without_extra_buffers(path: Path) -> "llama_cpp.Llama":
-    """llama.cpp with its weight-repacking buffers (AMX, CPU_REPACK) turned off: on this project's
-    machines they crash llama.cpp's decode for Q4_0, Q4_1, Q8_0, Q4_K and Q6_K weights, real models'
-    included. llama_cpp.Llama does not expose model_params.use_extra_bufts, so the default params
-    it starts from are patched for the duration of the load."""
-    default_params = llama_cpp.llama_cpp.llama_model_default_params
-
-    def params():
-        p = default_params()
-        p.use_extra_bufts = False
-        return p
-
-    llama_cpp.llama.llama_cpp.llama_model_default_params = params
-    try:
-        return llama_cpp.Llama(model_path=str(path), n_ctx=64, n_threads=2, verbose=False)
-    finally:
-        llama_cpp.llama.llama_cpp.llama_model_default_params = default_params
 
 
 def synth(out: Path, shape: str, type_name: str, seed: int = 7) -> None:
@@ -112,7 +94,7 @@ class SynthTest(unittest.TestCase):
     def test_llama_cpp_runs_the_model(self):
         for (shape, type_name), path in self.files.items():
             with self.subTest(shape=shape, type=type_name):
-                model = load_without_extra_buffers(path)
+                model = load_llama(path)
                 tokens = model.tokenize(b"The quick brown fox", add_bos=True)
                 model.eval(tokens)
                 logits = np.ctypeslib.as_array(model._ctx.get_logits_ith(-1), shape=(model.n_vocab(),))
