@@ -168,6 +168,11 @@ class GgufFile {
   // The tensor called `name`; throws tmac::Error when there is none.
   const GgufTensor& GetTensor(std::string_view name) const;
 
+  // Drops the pages of `tensor`'s data from memory, e.g. once a loader has repacked it: they leave
+  // the process's resident set and are read from the file again if touched. The data stays valid.
+  // A no-op for a file parsed from caller-owned bytes.
+  void ReleasePages(const GgufTensor& tensor) const;
+
  private:
   GgufFile() = default;
   [[noreturn]] void ThrowMissingKey(std::string_view key) const;

@@ -340,6 +340,10 @@ const GgufTensor& GgufFile::GetTensor(std::string_view name) const {
   return *tensor;
 }
 
+void GgufFile::ReleasePages(const GgufTensor& tensor) const {
+  if (mapping_ != nullptr) mapping_->ReleasePages(tensor.data);
+}
+
 void GgufFile::ThrowMissingKey(std::string_view key) const {
   throw Error(name_ + ": no metadata key " + Quoted(key));
 }

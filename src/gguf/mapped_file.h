@@ -16,6 +16,9 @@ class MappedFile {
   ~MappedFile();
 
   std::span<const uint8_t> bytes() const { return {data_, size_}; }
+  // Drops the whole pages inside `range` (a part of bytes()) from the resident set
+  // (madvise MADV_DONTNEED: the mapping is private and read-only, so they are re-read on access).
+  void ReleasePages(std::span<const uint8_t> range) const;
 
  private:
   const uint8_t* data_ = nullptr;

@@ -143,18 +143,18 @@ void GgmlDecodeQ45K(const uint8_t* src, int64_t blocks, float* out) {
     // Weights 64p .. 64p + 31 are the low nibbles of bytes 32p .. 32p + 31, the next 32 the high
     // ones; Q5_K's bit 4 of weight 32j + i is bit j of byte i.
     const uint8_t* qs = block + kQs;
-    uint8_t code[256];
+    int8_t code[256];
     for (int p = 0; p < 4; ++p) {
-      for (int i = 0; i < 32; ++i) code[64 * p + i] = qs[32 * p + i] & 0xF;
-      for (int i = 0; i < 32; ++i) code[64 * p + 32 + i] = qs[32 * p + i] >> 4;
+      for (int i = 0; i < 32; ++i) code[64 * p + i] = static_cast<int8_t>(qs[32 * p + i] & 0xF);
+      for (int i = 0; i < 32; ++i) code[64 * p + 32 + i] = static_cast<int8_t>(qs[32 * p + i] >> 4);
     }
     if constexpr (kHighBit) {
       const uint8_t* qh = block + kQh;
       for (int j = 0; j < 8; ++j) {
-        for (int i = 0; i < 32; ++i) code[32 * j + i] |= ((qh[i] >> j) & 1) << 4;
+        for (int i = 0; i < 32; ++i) code[32 * j + i] = static_cast<int8_t>(code[32 * j + i] | ((qh[i] >> j) & 1) << 4);
       }
     }
-    for (int j = 0; j < 16; ++j) GgmlOps::StoreCodes16(code + 16 * j, 0, scale[j / 2], min[j / 2], out + b * 256 + 16 * j);
+    for (int j = 0; j < 16; ++j) GgmlOps::StoreCodes16(code + 16 * j, scale[j / 2], min[j / 2], out + b * 256 + 16 * j);
   }
 }
 
@@ -177,15 +177,16 @@ inline void GgmlDecodeQ6K(const uint8_t* src, int64_t blocks, float* out) {
     for (int half = 0; half < 2; ++half) {
       const uint8_t* ql = block + kQl + 64 * half;
       const uint8_t* qh = block + kQh + 32 * half;
-      uint8_t code[128];
-      for (int i = 0; i < 64; ++i) code[i] = ql[i] & 0xF;
-      for (int i = 0; i < 64; ++i) code[64 + i] = ql[i] >> 4;
+      uint8_t low[128];
+      for (int i = 0; i < 64; ++i) low[i] = ql[i] & 0xF;
+      for (int i = 0; i < 64; ++i) low[64 + i] = ql[i] >> 4;
+      int8_t q[128];
       for (int part = 0; part < 4; ++part) {
-        for (int i = 0; i < 32; ++i) code[32 * part + i] |= ((qh[i] >> (2 * part)) & 3) << 4;
+        for (int i = 0; i < 32; ++i) {
+          q[32 * part + i] = static_cast<int8_t>((low[32 * part + i] | ((qh[i] >> (2 * part)) & 3) << 4) - 32);
+        }
       }
-      for (int j = 0; j < 8; ++j) {
-        GgmlOps::StoreCodes16(code + 16 * j, 32, scale[8 * half + j], 0.f, y + 128 * half + 16 * j);
-      }
+      for (int j = 0; j < 8; ++j) GgmlOps::StoreCodes16(q + 16 * j, scale[8 * half + j], 0.f, y + 128 * half + 16 * j);
     }
   }
 }

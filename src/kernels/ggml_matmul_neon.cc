@@ -38,19 +38,15 @@ struct GgmlOps {
   static F32 LoadF16(const uint8_t* p) { return vcvt_f32_f16(vreinterpret_f16_u8(vld1_u8(p))); }
   static F32 LoadBf16(const uint8_t* p) { return vreinterpretq_f32_u32(vshll_n_u16(vreinterpret_u16_u8(vld1_u8(p)), 16)); }
 
-  // out[i] = scale * float(code[i] - offset) - min for i < 16: widened to int32, converted,
-  // scaled, shifted.
-  static void StoreCodes16(const uint8_t* code, int offset, float scale, float min, float* out) {
-    const uint8x16_t bytes = vld1q_u8(code);
-    const int16x8_t halves[2] = {vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(bytes))),
-                                 vreinterpretq_s16_u16(vmovl_u8(vget_high_u8(bytes)))};
-    const int32x4_t bias = vdupq_n_s32(offset);
+  // out[i] = scale * float(q[i]) - min for i < 16: sign-extended to int32, converted, scaled,
+  // shifted.
+  static void StoreCodes16(const int8_t* q, float scale, float min, float* out) {
+    const int8x16_t bytes = vld1q_s8(q);
+    const int16x8_t halves[2] = {vmovl_s8(vget_low_s8(bytes)), vmovl_s8(vget_high_s8(bytes))};
     const float32x4_t s = vdupq_n_f32(scale), m = vdupq_n_f32(min);
     for (int h = 0; h < 2; ++h) {
       const int32x4_t parts[2] = {vmovl_s16(vget_low_s16(halves[h])), vmovl_s16(vget_high_s16(halves[h]))};
-      for (int i = 0; i < 2; ++i) {
-        vst1q_f32(out + 8 * h + 4 * i, vsubq_f32(vmulq_f32(s, vcvtq_f32_s32(vsubq_s32(parts[i], bias))), m));
-      }
+      for (int i = 0; i < 2; ++i) vst1q_f32(out + 8 * h + 4 * i, vsubq_f32(vmulq_f32(s, vcvtq_f32_s32(parts[i])), m));
     }
   }
 

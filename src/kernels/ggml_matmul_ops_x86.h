@@ -68,18 +68,15 @@ struct GgmlOps {
   static constexpr int kQ8GemvRows = 4;
   static constexpr int kMaxBatch = 4;
 
-  // out[i] = scale * float(code[i] - offset) - min for i < 16: widened to int32, converted,
-  // scaled, shifted.
-  static void StoreCodes16(const uint8_t* code, int offset, float scale, float min, float* out) {
-    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(code));
+  // out[i] = scale * float(q[i]) - min for i < 16: sign-extended to int32, converted, scaled,
+  // shifted.
+  static void StoreCodes16(const int8_t* q, float scale, float min, float* out) {
+    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
 #if defined(__AVX512F__)
-    const __m512i v = _mm512_sub_epi32(_mm512_cvtepu8_epi32(bytes), _mm512_set1_epi32(offset));
-    const __m512 scaled = _mm512_mul_ps(_mm512_set1_ps(scale), _mm512_cvtepi32_ps(v));
+    const __m512 scaled = _mm512_mul_ps(_mm512_set1_ps(scale), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(bytes)));
     _mm512_storeu_ps(out, _mm512_sub_ps(scaled, _mm512_set1_ps(min)));
 #else
-    const __m256i bias = _mm256_set1_epi32(offset);
-    const __m256i halves[2] = {_mm256_sub_epi32(_mm256_cvtepu8_epi32(bytes), bias),
-                               _mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(bytes, 8)), bias)};
+    const __m256i halves[2] = {_mm256_cvtepi8_epi32(bytes), _mm256_cvtepi8_epi32(_mm_srli_si128(bytes, 8))};
     for (int h = 0; h < 2; ++h) {
       const __m256 scaled = _mm256_mul_ps(_mm256_set1_ps(scale), _mm256_cvtepi32_ps(halves[h]));
       _mm256_storeu_ps(out + 8 * h, _mm256_sub_ps(scaled, _mm256_set1_ps(min)));

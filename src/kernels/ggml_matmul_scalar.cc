@@ -65,10 +65,10 @@ struct GgmlOps {
     return r;
   }
 
-  // out[i] = scale * float(code[i] - offset) - min for i < 16: decoding K-quant sub-blocks with
-  // DecodeRow's float operations (a min of 0 leaves every product's bits as they are).
-  static void StoreCodes16(const uint8_t* code, int offset, float scale, float min, float* out) {
-    for (int i = 0; i < 16; ++i) out[i] = scale * static_cast<float>(static_cast<int>(code[i]) - offset) - min;
+  // out[i] = scale * float(q[i]) - min for i < 16: decoding K-quant sub-blocks with DecodeRow's
+  // float operations (a min of 0 leaves every product's bits as they are).
+  static void StoreCodes16(const int8_t* q, float scale, float min, float* out) {
+    for (int i = 0; i < 16; ++i) out[i] = scale * static_cast<float>(q[i]) - min;
   }
 
   // Q8_0: a block's 32 weight codes and 32 activation codes; their dot product is an exact int32.

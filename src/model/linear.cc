@@ -54,6 +54,7 @@ Linear Linear::Load(const GgufFile& file, const GgufTensor& tensor, Isa isa) {
     } else {
       linear.weights_ = ReadTl2Tensor(file, tensor);
     }
+    file.ReleasePages(tensor);  // read into aligned memory: the mapped copy is not needed
     return linear;
   }
   if (!Repackable(tensor.type)) return Mapped(tensor);
@@ -66,6 +67,7 @@ Linear Linear::Load(const GgufFile& file, const GgufTensor& tensor, Isa isa) {
   LutLayout layout = DefaultLutLayout(q.bits, q.group, isa);
   layout.scale_type = ScaleType::kF32;  // the decoders' float32 scales, exactly
   linear.weights_ = LutMatrix::Pack(q, layout);
+  file.ReleasePages(tensor);  // only the repacked form stays in memory
   return linear;
 }
 

@@ -171,6 +171,17 @@ class ChatTest(unittest.TestCase):
         self.assert_summary(run)
         self.assertEqual(run.out, b"")
 
+    def test_two_ctrl_c_during_a_reply_end_the_chat(self):
+        run = self.chat("--temp", "0", "-n", "300")
+        run.send(b"Count from 1 to 1000, one number per line.\n")
+        run.wait_until(lambda: len(run.out) > 0, "the reply started")
+        run.process.send_signal(signal.SIGINT)
+        run.process.send_signal(signal.SIGINT)
+        # stdin stays open: only the second Ctrl-C can end the chat.
+        self.assertEqual(run.process.wait(timeout=TIMEOUT), 0, run.stderr_text())
+        self.assertEqual(run.finish(), 0)
+        self.assert_summary(run)
+
     def test_model_without_chat_template_is_refused(self):
         run = subprocess.run([TMAC, "run", "-m", str(STORIES), "-i"], input=b"hi\n", capture_output=True,
                              timeout=TIMEOUT)

@@ -1,0 +1,155 @@
+// The forward pass (Context) on small synthetic models: invariances that must hold whatever the
+// weights (batching, threads, ISA, cache type), and errors. Agreement with independent engines is
+// checked in tests/oracle/ (llama.cpp, llama2.c, a numpy BitNet reference).
+#include "tmac/context.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "expect_error.h"
+#include "tmac/error.h"
+#include "tmac/gguf.h"
+#include "tmac/model.h"
+#include "tmac/synth.h"
+
+namespace tmac {
+namespace {
+
+const std::filesystem::path kVocab =
+    std::filesystem::path(TMAC_MODELS_DIR) / "tokenizer-vectors" / "ggml-vocab-llama-spm.gguf";
+
+// A synthetic model in a temporary file of this process's (ctest runs tests in parallel).
+std::filesystem::path SynthModel(std::string_view shape, GgmlType type) {
+  const auto path =
+      std::filesystem::temp_directory_path() / ("tmac_context_test_" + std::to_string(getpid()) + "_" +
+                                                std::string(shape) + "_" + GgmlTypeName(type) + ".gguf");
+  SynthOptions o;
+  o.shape = &FindModelShape(shape);
+  o.type = type;
+  o.seed = 3;
+  WriteSynthModel(o, GgufFile::Open(kVocab), path, /*overwrite=*/true);
+  return path;
+}
+
+std::vector<int32_t> Tokens(int n) {
+  std::vector<int32_t> tokens;
+  for (int i = 0; i < n; ++i) tokens.push_back(1 + (i * 7919) % 31000);
+  return tokens;
+}
+
+// Logits after every token, evaluated in one call.
+std::vector<float> AllLogits(const Model& model, const ContextOptions& options,
+                             const std::vector<int32_t>& tokens) {
+  Context context(model, options);
+  context.Eval(tokens, /*all_logits=*/true);
+  std::vector<float> out;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    const auto row = context.logits(static_cast<int64_t>(i));
+    out.insert(out.end(), row.begin(), row.end());
+  }
+  return out;
+}
+
+class ContextTest : public ::testing::TestWithParam<GgmlType> {
+ protected:
+  void SetUp() override {
+    if (!std::filesystem::exists(kVocab)) GTEST_SKIP() << kVocab << " is missing";
+    path_ = SynthModel("tiny-llama", GetParam());
+    model_ = Model::Load(path_);
+  }
+  void TearDown() override {
+    model_.reset();
+    if (!path_.empty()) std::filesystem::remove(path_);
+  }
+  std::filesystem::path path_;
+  std::unique_ptr<Model> model_;
+};
+
+TEST_P(ContextTest, BatchSizeAndThreadsDoNotChangeTheLogits) {
+  const std::vector<int32_t> tokens = Tokens(19);
+  ContextOptions base;
+  base.n_ctx = 64;
+  base.n_batch = 64;
+  const std::vector<float> expected = AllLogits(*model_, base, tokens);
+  for (int64_t batch : {1, 5}) {
+    ContextOptions o = base;
+    o.n_batch = batch;
+    EXPECT_EQ(AllLogits(*model_, o, tokens), expected) << "batch " << batch;
+  }
+  ContextOptions two = base;
+  two.threads = 2;
+  EXPECT_EQ(AllLogits(*model_, two, tokens), expected) << "2 threads";
+}
+
+TEST_P(ContextTest, IncrementalDecodingEqualsOnePass) {
+  const std::vector<int32_t> tokens = Tokens(12);
+  ContextOptions o;
+  o.n_ctx = 32;
+  const std::vector<float> expected = AllLogits(*model_, o, tokens);
+  Context context(*model_, o);
+  const int64_t vocab = model_->config().n_vocab;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    context.Eval({&tokens[i], 1});
+    const auto row = context.logits();
+    const std::vector<float> want(expected.begin() + static_cast<int64_t>(i) * vocab,
+                                  expected.begin() + static_cast<int64_t>(i + 1) * vocab);
+    ASSERT_EQ(std::vector<float>(row.begin(), row.end()), want) << "token " << i;
+  }
+  EXPECT_EQ(context.n_past(), 12);
+}
+
+TEST_P(ContextTest, AnF32CacheStaysCloseToTheF16One) {
+  const std::vector<int32_t> tokens = Tokens(16);
+  ContextOptions f16;
+  f16.n_ctx = 32;
+  ContextOptions f32 = f16;
+  f32.kv_type = KvType::kF32;
+  const std::vector<float> a = AllLogits(*model_, f16, tokens), b = AllLogits(*model_, f32, tokens);
+  double max_diff = 0, max_abs = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    max_diff = std::max(max_diff, static_cast<double>(std::fabs(a[i] - b[i])));
+    max_abs = std::max(max_abs, static_cast<double>(std::fabs(b[i])));
+  }
+  EXPECT_GT(max_abs, 0.1);
+  EXPECT_LT(max_diff, 0.05 * max_abs);  // f16 rounding of keys, values and weights only
+}
+
+TEST_P(ContextTest, RejectsWhatDoesNotFit) {
+  ContextOptions o;
+  o.n_ctx = 8;
+  Context context(*model_, o);
+  testing::ExpectError([&] { context.Eval(Tokens(9)); }, "do not fit in the context of 8");
+  const std::vector<int32_t> bad = {1, static_cast<int32_t>(model_->config().n_vocab)};
+  testing::ExpectError([&] { context.Eval(bad); }, "not in the vocabulary");
+  testing::ExpectError([&] { context.Eval({}); }, "no tokens");
+  EXPECT_EQ(context.n_past(), 0);  // failed calls leave the cache as it was
+  context.Eval(Tokens(8));
+  testing::ExpectError([&] { context.Eval(Tokens(1)); }, "do not fit");
+  context.Reset();
+  context.Eval(Tokens(1));
+  EXPECT_EQ(context.n_past(), 1);
+}
+
+// F32 weights run on GgmlMatmul, Q4_0 and TQ2_0 are repacked into the LUT layout at load.
+INSTANTIATE_TEST_SUITE_P(Types, ContextTest,
+                         ::testing::Values(GgmlType::kF32, GgmlType::kQ4_0, GgmlType::kTQ2_0),
+                         [](const auto& info) { return GgmlTypeName(info.param); });
+
+TEST(ModelTest, DescribesItsMatrices) {
+  if (!std::filesystem::exists(kVocab)) GTEST_SKIP() << kVocab << " is missing";
+  const auto path = SynthModel("tiny-llama", GgmlType::kQ4_0);
+  const auto model = Model::Load(path);
+  const std::vector<std::string> lines = model->Describe();
+  ASSERT_FALSE(lines.empty());
+  EXPECT_NE(lines[0].find("lut 4-bit g32"), std::string::npos) << lines[0];
+  EXPECT_GT(model->weight_bytes_per_token(), 0);
+  std::filesystem::remove(path);
+}
+
+}  // namespace
+}  // namespace tmac
