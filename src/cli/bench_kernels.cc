@@ -28,9 +28,11 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/machine_info.h"
 #include "cli/progress.h"
 #include "runtime/aligned_buffer.h"
 #include "runtime/bandwidth.h"
+#include "runtime/splitmix64.h"
 #include "runtime/timer.h"
 #include "tmac/dequant.h"
 #include "tmac/error.h"
@@ -88,7 +90,8 @@ class WeightsOf final : public Weights {
 
 // The layout the kernels of `isa` read fastest (chunk quads on AVX-512 VBMI/VNNI).
 std::unique_ptr<Weights> PackLut(const QuantMatrix& w, Isa isa) {
-  return std::make_unique<WeightsOf<LutMatrix, &LutMatmul>>(LutMatrix::Pack(w, DefaultLutLayout(w.bits, w.group, isa)));
+  return std::make_unique<WeightsOf<LutMatrix, &LutMatmul>>(
+      LutMatrix::Pack(w, DefaultLutLayout(w.bits, w.group, isa)));
 }
 
 // Ternary weights in the 1.67-bit TL2 layout.
@@ -142,20 +145,9 @@ int GroupFor(int64_t cols) {
 
 // Kernel speed depends on the format, not on the values, so a fast generator keeps the setup of
 // a full run (hundreds of millions of weights) short.
-class SplitMix64 {
- public:
-  explicit SplitMix64(uint64_t seed) : state_(seed) {}
-  uint64_t Next() {
-    uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  float Uniform(float lo, float hi) { return lo + (hi - lo) * static_cast<float>(Next() >> 40) * 0x1p-24f; }
-
- private:
-  uint64_t state_;
-};
+float Uniform(SplitMix64& rng, float lo, float hi) {
+  return lo + (hi - lo) * static_cast<float>(rng.NextUniform());
+}
 
 // b-bit weights with a scale and zero point per group, as GPTQ-style and llama.cpp *_1/*_K
 // models carry them; ternary weights with one scale per tensor, as BitNet b1.58 does.
@@ -175,16 +167,16 @@ QuantMatrix RandomWeights(const Shape& shape, const Format& format, int group, u
   w.codes.resize(count);
   for (auto& c : w.codes) c = static_cast<uint8_t>(rng.Next() >> (64 - format.bits));
   w.scales.resize(static_cast<size_t>(w.rows * w.groups_per_row()));
-  for (auto& s : w.scales) s = rng.Uniform(0.01f, 0.1f);
+  for (auto& s : w.scales) s = Uniform(rng, 0.01f, 0.1f);
   w.zeros.resize(w.scales.size());
-  for (auto& z : w.zeros) z = rng.Uniform(0.f, static_cast<float>((1 << format.bits) - 1));
+  for (auto& z : w.zeros) z = Uniform(rng, 0.f, static_cast<float>((1 << format.bits) - 1));
   return w;
 }
 
 std::vector<float> RandomActivations(int64_t count, uint64_t seed) {
   SplitMix64 rng(seed);
   std::vector<float> x(static_cast<size_t>(count));
-  for (auto& v : x) v = rng.Uniform(-1.f, 1.f);
+  for (auto& v : x) v = Uniform(rng, -1.f, 1.f);
   return x;
 }
 
@@ -325,20 +317,6 @@ std::vector<Result> RunCases(const Selection& sel, Isa isa, int repetitions) {
 
 // Output ----------------------------------------------------------------------------------------
 
-std::string CpuModel() {
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);) {
-    // x86 names the CPU "model name"; some ARM kernels only give "Hardware" or nothing.
-    for (const char* key : {"model name", "Hardware"}) {
-      if (line.rfind(key, 0) == 0) {
-        const size_t colon = line.find(':');
-        if (colon != std::string::npos) return line.substr(line.find_first_not_of(" \t", colon + 1));
-      }
-    }
-  }
-  return "unknown";
-}
-
 void PrintGemvTable(const std::vector<Result>& results, Regime regime,
                     const std::map<int, double>& bandwidth) {
   fmt::print("\n{}: {}\n", RegimeName(regime),
@@ -408,17 +386,6 @@ void PrintSummary(const std::vector<Result>& results, const std::map<int, double
   line("hot, 2-bit LUT speedup over dequant", speedup);
   line("stream, 2-bit LUT share of read bandwidth", efficiency);
 }
-
-// The 1-minute load average: other processes on the benchmark's cores skew every number, so it
-// is recorded with the results and warned about up front. -1 where /proc/loadavg is missing.
-double LoadAverage() {
-  std::ifstream in("/proc/loadavg");
-  double load = -1;
-  in >> load;
-  return in ? load : -1;
-}
-
-std::string UtcNow() { return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", fmt::gmtime(std::time(nullptr))); }
 
 struct RunInfo {
   Isa isa;
@@ -534,13 +501,15 @@ class GgmlTensor {
   std::unique_ptr<uint8_t, void (*)(void*)> storage_;
 };
 
-void GgmlTensorMatmul(const GgmlTensor& w, const float* x, int64_t batch, float* y, const MatmulOptions& options) {
+void GgmlTensorMatmul(const GgmlTensor& w, const float* x, int64_t batch, float* y,
+                      const MatmulOptions& options) {
   GgmlMatmul(w.view(), x, batch, y, options);
 }
 
 // The plain baseline: each row decoded with DecodeRow, then a sequential float dot product with
 // every vector; rows split across the pool as GgmlMatmul splits them.
-void DecodeThenDot(const GgmlTensor& t, const float* x, int64_t batch, float* y, const MatmulOptions& options) {
+void DecodeThenDot(const GgmlTensor& t, const float* x, int64_t batch, float* y,
+                   const MatmulOptions& options) {
   const GgmlMatrixView& w = t.view();
   const int64_t row_bytes = GgmlRowBytes(w.type, w.cols);
   const std::function<void(int64_t, int64_t)> rows = [&](int64_t begin, int64_t end) {
@@ -569,7 +538,8 @@ void RunGgmlBench(const BenchOptions& opt, Isa isa) {
     for (const GgmlTypeInfo& info : GgmlTypes()) {
       if (info.name == name) found = &info;
     }
-    Require(found != nullptr && GgmlMatmulSupports(found->type), "unknown or unsupported ggml type '" + name + "'");
+    Require(found != nullptr && GgmlMatmulSupports(found->type),
+            "unknown or unsupported ggml type '" + name + "'");
     types.push_back(found->type);
   }
   std::vector<int> threads = opt.threads.empty() ? std::vector<int>{1, 2} : opt.threads;
@@ -589,7 +559,9 @@ void RunGgmlBench(const BenchOptions& opt, Isa isa) {
   };
   std::vector<Row> rows;
   // K-quants need K to be a multiple of 256: SmolLM2's 576 is not.
-  const auto fits = [](const Shape& shape, GgmlType type) { return shape.cols % GgmlBlock(type).block_size == 0; };
+  const auto fits = [](const Shape& shape, GgmlType type) {
+    return shape.cols % GgmlBlock(type).block_size == 0;
+  };
   size_t steps = 0;
   for (const Shape& shape : kGgmlShapes) {
     for (GgmlType type : types) steps += fits(shape, type) ? 2 * bandwidth.size() : 0;
@@ -624,13 +596,13 @@ void RunGgmlBench(const BenchOptions& opt, Isa isa) {
   }
   progress.Finish();
   fmt::print("\nggml: batch 1, streaming from DRAM; baseline = DecodeRow then a plain dot, same run\n");
-  fmt::print("{:<10} {:<13} {:<6} {:>3} {:>8} {:>7} {:>5} {:>8} {:>7} {:>7}\n", "shape", "model", "type", "thr",
-             "ms", "GB/s", "%BW", "base ms", "GB/s", "speedup");
+  fmt::print("{:<10} {:<13} {:<6} {:>3} {:>8} {:>7} {:>5} {:>8} {:>7} {:>7}\n", "shape", "model", "type",
+             "thr", "ms", "GB/s", "%BW", "base ms", "GB/s", "speedup");
   for (const Row& r : rows) {
     const double gbps = static_cast<double>(r.bytes) / r.fast.seconds / 1e9;
     fmt::print("{:<10} {:<13} {:<6} {:>3} {:>8.3f} {:>7.1f} {:>4.0f}% {:>8.3f} {:>7.1f} {:>6.1f}x\n",
-               ShapeName(*r.shape), r.shape->model, GgmlTypeName(r.type), r.threads, r.fast.seconds * 1e3, gbps,
-               100 * gbps / bandwidth.at(r.threads), r.baseline.seconds * 1e3,
+               ShapeName(*r.shape), r.shape->model, GgmlTypeName(r.type), r.threads, r.fast.seconds * 1e3,
+               gbps, 100 * gbps / bandwidth.at(r.threads), r.baseline.seconds * 1e3,
                static_cast<double>(r.bytes) / r.baseline.seconds / 1e9, r.baseline.seconds / r.fast.seconds);
   }
 }
@@ -747,7 +719,9 @@ void RegisterBenchKernels(CLI::App& bench, const GlobalOptions& global) {
       bench.add_subcommand("kernels", "Time y = W x: LUT kernel vs dequant baseline, hot and streaming");
   cmd->add_option("--shapes", opt->shapes, "Matrix shapes MxK, comma-separated (default: all model shapes)")
       ->delimiter(',');
-  cmd->add_option("--bits", opt->bits, "Formats among 1,2,3,4,t2,tl2 (t2: ternary as 2-bit codes; tl2: ternary in the 1.67-bit TL2 layout)")
+  cmd->add_option(
+         "--bits", opt->bits,
+         "Formats among 1,2,3,4,t2,tl2 (t2: ternary as 2-bit codes; tl2: ternary in the 1.67-bit TL2 layout)")
       ->delimiter(',');
   cmd->add_option("-t,--threads", opt->threads, "Thread counts, comma-separated (default: 1,2)")
       ->delimiter(',');

@@ -12,8 +12,12 @@
 namespace tmac::cli {
 
 void ModelOptions::AddFlags(CLI::App& command) {
-  command.add_option("-m,--model", model_path, "GGUF model file")->required();
+  AddFlagsExceptThreads(command);
   command.add_option("-t,--threads", threads, "Threads")->capture_default_str()->check(CLI::Range(1, 1024));
+}
+
+void ModelOptions::AddFlagsExceptThreads(CLI::App& command) {
+  command.add_option("-m,--model", model_path, "GGUF model file")->required();
   command.add_option("--ctx", n_ctx, "Context size in tokens (0: the model's, at most 4096)")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 20));

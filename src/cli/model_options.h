@@ -25,6 +25,8 @@ struct ModelOptions {
 
   // Adds the flags to `command`; -m is required.
   void AddFlags(CLI::App& command);
+  // The same without -t, for a command with its own (bench takes a list of thread counts).
+  void AddFlagsExceptThreads(CLI::App& command);
   ContextOptions ToContextOptions() const;
 };
 

@@ -12,6 +12,7 @@
 
 #include "formats/ggml_blocks.h"
 #include "formats/half.h"
+#include "runtime/splitmix64.h"
 #include "tmac/error.h"
 
 namespace tmac {
@@ -19,18 +20,12 @@ namespace {
 
 using namespace ggml;  // the block structs
 
-// SplitMix64: fast, and every seed, however regular, starts a well-mixed stream.
-uint64_t Mix(uint64_t x) {
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
+// SplitMix64 with the draws the block generators need.
 class Rng {
  public:
-  explicit Rng(uint64_t seed) : state_(seed) {}
+  explicit Rng(uint64_t seed) : generator_(seed) {}
 
-  uint64_t Next() { return Mix(state_ += 0x9e3779b97f4a7c15ull); }
+  uint64_t Next() { return generator_.Next(); }
 
   // Uniformly random bits: every code packed in them is uniform over its range.
   void Bits(uint8_t* bytes, size_t n) {
@@ -53,7 +48,7 @@ class Rng {
   int Sign() { return (Next() >> 63) != 0 ? -1 : 1; }
 
  private:
-  uint64_t state_;
+  SplitMix64 generator_;
 };
 
 // Standard deviation of an integer uniform over `levels` consecutive values.
@@ -276,7 +271,7 @@ void RandomGgmlRows(GgmlType type, int64_t k, float std, uint64_t seed, int64_t 
   VisitBlock(type, [&](auto block) {
     using Block = decltype(block);
     for (int64_t r = 0; r < rows; ++r) {
-      Rng rng(Mix(seed ^ Mix(static_cast<uint64_t>(first_row + r))));
+      Rng rng(SplitMix64::Mix(seed ^ SplitMix64::Mix(static_cast<uint64_t>(first_row + r))));
       uint8_t* row = out + r * row_bytes;
       for (int64_t i = 0; i < k / Block::kWeights; ++i) {
         Fill(block, rng, std);

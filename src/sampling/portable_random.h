@@ -11,29 +11,11 @@
 #include <cstdint>
 #include <utility>
 
+#include "runtime/splitmix64.h"
+
 namespace tmac::sampling {
 
-// SplitMix64 (Steele, Lea, Flood 2014): a 64-bit counter through a fixed mixing function. Its
-// output is the published reference sequence, so any implementation can reproduce it.
-class SplitMix64 {
- public:
-  explicit SplitMix64(uint64_t seed) : state_(seed) {}
-
-  uint64_t Next() {
-    uint64_t z = (state_ += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
-  }
-
-  // Uniform in [0, 1): the top 53 bits as a multiple of 2^-53, so every value is exact.
-  double NextUniform() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
-
-  uint64_t state() const { return state_; }
-
- private:
-  uint64_t state_;
-};
+using tmac::SplitMix64;  // the generator (src/runtime/splitmix64.h)
 
 // 1 / n! for n = 0..13, folded at compile time (IEEE division, so the same on every target).
 inline constexpr auto kInverseFactorials = [] {

@@ -47,6 +47,8 @@ SHAPE = "tiny-bitnet"
 CTX, CHUNKS = 128, 8  # 504 scored positions
 AGREEMENT_MARGIN = 0.02
 DIFF_FACTOR = 1.25
+LLAMA_TABLES = "int16"  # activations rounded to int8 per weight group, as llama.cpp's Q8_K blocks
+INT8_TABLES_FACTOR = 1.5
 GAP_MARGIN = 1.5
 MAX_PPL_DIFF = {"quantized": 0.01, "F32": 1e-4}
 F32_MAX_DIFF = {"f32": 1e-4, "f16": 2e-3}
@@ -65,9 +67,9 @@ class Tmac:
             sys.exit(f"bitnet_conformance: {' '.join(cmd)} failed:\n{result.stderr.decode(errors='replace')}")
         return result.stdout
 
-    def perplexity(self, model, text, npy, kv_type):
+    def perplexity(self, model, text, npy, kv_type, tables=LLAMA_TABLES):
         out = self("perplexity", "-m", model, "-f", text, "--ctx", str(CTX), "--chunks", str(CHUNKS),
-                   "--kv-type", kv_type, "--save-logits", npy, "-t", "2").decode()
+                   "--kv-type", kv_type, "--tables", tables, "--save-logits", npy, "-t", "2").decode()
         match = re.search(r"Final estimate: PPL = ([0-9.]+)", out)
         if not match:
             sys.exit(f"bitnet_conformance: no perplexity in tmac's output:\n{out}")
@@ -104,7 +106,8 @@ def check_greedy(tmac, model, noise):
     llm = load_llama(model, CTX, 2, logits_all=True)
     for prompt in PROMPTS:
         ref, gaps = greedy(llm, prompt, N_PREDICT)
-        out = tmac("run", "-m", model, "-p", prompt, "-n", str(N_PREDICT), "--temp", "0", "-t", "2")
+        out = tmac("run", "-m", model, "-p", prompt, "-n", str(N_PREDICT), "--temp", "0", "--tables", LLAMA_TABLES,
+                   "-t", "2")
         start = prompt.encode()
         same = next(n for n in range(len(ref), -1, -1) if out.startswith(start + llm.detokenize(ref[:n])))
         near_tie = next((i for i, gap in enumerate(gaps) if gap < noise), len(ref))
@@ -142,6 +145,15 @@ def check_quantized(tmac, model, truth, text, text_path, tmp):
         if d["mean"] > DIFF_FACTOR * bound["mean"]:
             failures.append(f"mean |logit diff| to {name} {d['mean']:.6f} > {DIFF_FACTOR} x {bound['mean']:.6f}")
     failures += check_ppl(ppl, ref_ppl, MAX_PPL_DIFF["quantized"])
+
+    # tmac's default int8 tables round once more than llama.cpp: only the truth bounds them.
+    logits8, ppl8 = tmac.perplexity(model, text_path, os.path.join(tmp, "logits.npy"), "f16", "int8")
+    int8_truth = distance(logits8, exact)
+    report("tmac (int8 tables) vs F32 truth", int8_truth)
+    if int8_truth["mean"] > INT8_TABLES_FACTOR * ref_truth["mean"]:
+        failures.append(f"int8 tables: mean |logit diff| to the F32 truth {int8_truth['mean']:.6f} > "
+                        f"{INT8_TABLES_FACTOR} x llama.cpp's {ref_truth['mean']:.6f}")
+    failures += check_ppl(ppl8, ref_ppl, MAX_PPL_DIFF["quantized"])
     return failures + check_greedy(tmac, model, GAP_MARGIN * gap_noise(ref, ref32))
 
 
