@@ -315,11 +315,11 @@ void RunBenchModel(BenchModelOptions o, const GlobalOptions& global) {
   if (o.model.n_ctx == 0) o.model.n_ctx = std::max(o.n_prompt, o.n_gen);
   o.model.threads = *std::max_element(o.threads.begin(), o.threads.end());  // for repacking at load
   const RunInfo run{UtcNow(), CpuModel(), LoadAverage()};
+  const LoadedModel loaded = LoadModel(o.model, global);
   if (run.load_before >= 0.5) {
     fmt::print(stderr, "warning: load average {:.1f}: other processes are running, timings will be low and noisy\n",
                run.load_before);
   }
-  const LoadedModel loaded = LoadModel(o.model, global);
   const ModelSummary summary = Summarize(*loaded.model, o.model.model_path);
   const std::vector<Result> results = RunTests(*loaded.model, o);
   if (o.output == "md") return PrintMarkdown(summary, results, run);
@@ -335,6 +335,8 @@ void RegisterBenchModel(CLI::App& bench, const GlobalOptions& global) {
   // llama-bench's default micro-batch: a pp128 is one pass, so the weights are read once for it.
   o->model.n_batch = 512;
   o->model.AddFlagsExceptThreads(bench);
+  // `tmac bench kernels` takes no model: -m is checked in the callback instead.
+  bench.get_option("-m")->required(false);
   bench.add_option("-p,--n-prompt", o->n_prompt, "Prompt tokens, evaluated in one Eval (0: no pp test)")
       ->capture_default_str();
   bench.add_option("-n,--n-gen", o->n_gen, "Tokens generated one at a time (0: no tg test)")->capture_default_str();
@@ -344,7 +346,12 @@ void RegisterBenchModel(CLI::App& bench, const GlobalOptions& global) {
   bench.add_option("-r,--repetitions", o->repetitions, "Timed runs of each test, after one warm-up run")
       ->capture_default_str();
   bench.add_option("-o,--output", o->output, "Output format: md, json or csv")->capture_default_str();
-  bench.callback([o, &global] { RunBenchModel(*o, global); });
+  bench.callback([o, &global, &bench] {
+    // After `bench kernels`, whose own callback ran; and a bare `bench`, whose help main prints.
+    if (!bench.get_subcommands().empty() || bench.count_all() <= 1) return;
+    Require(!o->model.model_path.empty(), "bench: give -m MODEL (or a subcommand: kernels)");
+    RunBenchModel(*o, global);
+  });
 }
 
 }  // namespace tmac::cli

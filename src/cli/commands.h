@@ -20,6 +20,10 @@ struct GlobalOptions {
 // The ISA kernels run on: --isa when given (it must be supported here), else DefaultIsa().
 Isa SelectedIsa(const GlobalOptions& global);
 
+// `tmac bench -m MODEL`: the flags and the action of the `bench` subcommand itself, which runs
+// when no subcommand of it (kernels) is given.
+void RegisterBenchModel(CLI::App& bench, const GlobalOptions& global);
+
 // `tmac bench kernels`, added under the `bench` subcommand.
 void RegisterBenchKernels(CLI::App& bench, const GlobalOptions& global);
 

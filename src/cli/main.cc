@@ -27,11 +27,13 @@ namespace {
 
 // True when the user stopped at a command that only groups subcommands (`tmac`, `tmac bench`):
 // main then prints its help, as git does. Subcommands are not marked required because CLI11
-// would then report a mistyped name as "a subcommand is required" instead of naming it.
+// would then report a mistyped name as "a subcommand is required" instead of naming it. A group
+// given flags of its own runs itself (`tmac bench -m MODEL`).
 bool StoppedAtGroup(const CLI::App& app) {
   const CLI::App* command = &app;
   while (!command->get_subcommands().empty()) command = command->get_subcommands().front();
-  return !command->get_subcommands([](const CLI::App*) { return true; }).empty();
+  const bool group = !command->get_subcommands([](const CLI::App*) { return true; }).empty();
+  return group && (command == &app || command->count_all() <= 1);  // 1: the subcommand's own name
 }
 
 // Validates --isa at parse time with the library's own parser, so the accepted names are always
@@ -62,7 +64,8 @@ int main(int argc, char** argv) {
                  "env TMAC_ISA)")
       ->check(IsaName);
 
-  CLI::App* bench = app.add_subcommand("bench", "Measure the speed of kernels");
+  CLI::App* bench = app.add_subcommand("bench", "Measure the speed of a model (-m MODEL), or of kernels");
+  tmac::cli::RegisterBenchModel(*bench, global);
   tmac::cli::RegisterBenchKernels(*bench, global);
   tmac::cli::RegisterInfo(app);
   tmac::cli::RegisterConvert(app);

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,6 +17,7 @@
 #include "tmac/chat_template.h"
 #include "tmac/context.h"
 #include "tmac/error.h"
+#include "tmac/gguf.h"
 #include "tmac/sampler.h"
 #include "tmac/tokenizer.h"
 
@@ -51,11 +53,15 @@ void RunOnce(Generator& generator, const Tokenizer& tokenizer, const RunOptions&
 }
 
 void Run(const RunOptions& o, const GlobalOptions& global) {
+  std::optional<ChatFormat> chat_format;
+  if (o.interactive) {
+    // Before the load, which takes seconds for a large model, so a missing template fails at once.
+    Require(std::filesystem::exists(o.model.model_path), o.model.model_path + ": no such file");
+    chat_format = ChatFormatOf(GgufFile::Open(o.model.model_path), o.chat_template);
+  }
   const LoadedModel loaded = LoadModel(o.model, global);
   const Model& model = *loaded.model;
   const Tokenizer tokenizer = Tokenizer::FromGguf(model.file());
-  std::optional<ChatFormat> chat_format;
-  if (o.interactive) chat_format = ChatFormatOf(model.file(), o.chat_template);
   std::unique_ptr<Context> context;
   {
     const SigintBlocked blocked;  // the chat's Ctrl-C must reach this thread, not the workers

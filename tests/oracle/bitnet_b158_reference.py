@@ -26,7 +26,6 @@ import numpy as np
 from gguf import GGUFReader
 from gguf.quants import dequantize
 
-GATE = lambda g: np.maximum(g, 0) ** 2
 ARCH = "bitnet-b1.58"
 LAYER_MATRICES = ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down")
 LAYER_NORMS = ("attn_norm", "attn_sub_norm", "ffn_norm", "ffn_sub_norm")
@@ -78,6 +77,10 @@ def load(path):
 
 def rms_norm(x, weight, eps):
     return x / np.sqrt((x * x).mean(axis=-1, keepdims=True) + eps) * weight
+
+
+def relu_squared(x):
+    return np.maximum(x, 0) ** 2
 
 
 def quantize_activations(x):
@@ -136,7 +139,7 @@ def forward(model, tokens, quantize=True, dtype=np.float64):
         a = rms_norm(a, cast(layer["attn_sub_norm"]), eps)
         x = x + project(a, layer["attn_output"])
         h = rms_norm(x, cast(layer["ffn_norm"]), eps)
-        f = GATE(project(h, layer["ffn_gate"])) * project(h, layer["ffn_up"])
+        f = relu_squared(project(h, layer["ffn_gate"])) * project(h, layer["ffn_up"])
         f = rms_norm(f, cast(layer["ffn_sub_norm"]), eps)
         x = x + project(f, layer["ffn_down"])
     return rms_norm(x, cast(model.output_norm), eps) @ embd.T

@@ -11,13 +11,15 @@ measured in the same run instead:
   - noise: llama.cpp against itself with an f32 instead of an f16 KV cache;
   - truth: the same weights dequantized to F32 (gguf_to_f32.py), run by llama.cpp with an f32
     KV cache: nothing quantized, nothing chaotic.
-and tmac must be as close to llama.cpp as llama.cpp is to itself, and as close to the truth as
-llama.cpp is:
+With int16 tables (activations rounded as llama.cpp rounds them) tmac must be as close to
+llama.cpp as llama.cpp is to itself, and as close to the truth as llama.cpp is:
   - top-1 agreement with llama.cpp >= llama.cpp's self-agreement - AGREEMENT_MARGIN;
   - mean |logit difference| to llama.cpp <= DIFF_FACTOR x llama.cpp's own;
-  - mean |logit difference| to the truth <= DIFF_FACTOR x llama.cpp's, and top-1 agreement with
-    it >= llama.cpp's - AGREEMENT_MARGIN;
+  - mean |logit difference| to the truth <= TRUTH_FACTOR x llama.cpp's, and top-1 agreement
+    with it >= llama.cpp's - AGREEMENT_MARGIN;
   - perplexity within 1% of llama.cpp's.
+With the default int8 tables, which round the tables once more, the mean |logit difference| to
+the truth <= INT8_TABLES_FACTOR x llama.cpp's (measured: 1.26-1.31x) and perplexity within 1%.
 F32: the model with float weights and embeddings, where nothing is chaotic and tmac computes
 llama.cpp's function itself: with f32 KV caches max |logit difference| <= 1e-4, with f16 caches
 (llama.cpp's default) <= 2e-3, top-1 agreement 100%, perplexity within 1e-4.
@@ -44,9 +46,13 @@ from llama_conformance import distance
 from llama_reference import GGML_TYPE_F32, add_bos_of, greedy, load_llama, perplexity
 
 SHAPE = "tiny-bitnet"
-CTX, CHUNKS = 128, 8  # 504 scored positions
+CTX, CHUNKS = 128, 6  # 378 scored positions
+# One thread: the tiny model gains nothing from two, and llama.cpp's spinning threads take ten
+# times longer on a machine whose cores are busy with other work.
+THREADS = 1
 AGREEMENT_MARGIN = 0.02
 DIFF_FACTOR = 1.25
+TRUTH_FACTOR = 1.1
 LLAMA_TABLES = "int16"  # activations rounded to int8 per weight group, as llama.cpp's Q8_K blocks
 INT8_TABLES_FACTOR = 1.5
 GAP_MARGIN = 1.5
@@ -67,9 +73,9 @@ class Tmac:
             sys.exit(f"bitnet_conformance: {' '.join(cmd)} failed:\n{result.stderr.decode(errors='replace')}")
         return result.stdout
 
-    def perplexity(self, model, text, npy, kv_type, tables=LLAMA_TABLES):
-        out = self("perplexity", "-m", model, "-f", text, "--ctx", str(CTX), "--chunks", str(CHUNKS),
-                   "--kv-type", kv_type, "--tables", tables, "--save-logits", npy, "-t", "2").decode()
+    def perplexity(self, model, text, npy, kv_type, tables=LLAMA_TABLES, chunks=CHUNKS):
+        out = self("perplexity", "-m", model, "-f", text, "--ctx", str(CTX), "--chunks", str(chunks),
+                   "--kv-type", kv_type, "--tables", tables, "--save-logits", npy, "-t", str(THREADS)).decode()
         match = re.search(r"Final estimate: PPL = ([0-9.]+)", out)
         if not match:
             sys.exit(f"bitnet_conformance: no perplexity in tmac's output:\n{out}")
@@ -79,7 +85,7 @@ class Tmac:
 def llama_run(model, text, kv_type):
     """llama.cpp's scored logits and perplexity with an f16 or f32 KV cache."""
     kwargs = {"type_k": GGML_TYPE_F32, "type_v": GGML_TYPE_F32} if kv_type == "f32" else {}
-    llm = load_llama(model, CTX, 2, logits_all=True, **kwargs)
+    llm = load_llama(model, CTX, THREADS, logits_all=True, **kwargs)
     tokens = llm.tokenize(text.encode("utf-8"), add_bos=add_bos_of(llm), special=False)
     result = perplexity(llm, tokens, CTX, CHUNKS)
     llm.close()
@@ -103,11 +109,11 @@ def check_greedy(tmac, model, noise):
     """Greedy generation against llama.cpp's (f16 KV cache, both) from each prompt; see the
     module docstring for when a difference is allowed."""
     failures, checked = [], 0
-    llm = load_llama(model, CTX, 2, logits_all=True)
+    llm = load_llama(model, CTX, THREADS, logits_all=True)
     for prompt in PROMPTS:
         ref, gaps = greedy(llm, prompt, N_PREDICT)
         out = tmac("run", "-m", model, "-p", prompt, "-n", str(N_PREDICT), "--temp", "0", "--tables", LLAMA_TABLES,
-                   "-t", "2")
+                   "-t", str(THREADS))
         start = prompt.encode()
         same = next(n for n in range(len(ref), -1, -1) if out.startswith(start + llm.detokenize(ref[:n])))
         near_tie = next((i for i, gap in enumerate(gaps) if gap < noise), len(ref))
@@ -138,12 +144,13 @@ def check_quantized(tmac, model, truth, text, text_path, tmp):
     report("tmac vs llama.cpp", mine)
     report("llama.cpp vs F32 truth", ref_truth)
     report("tmac vs F32 truth", mine_truth)
-    for name, d, bound in (("llama.cpp", mine, noise), ("the F32 truth", mine_truth, ref_truth)):
+    for name, d, bound, factor in (("llama.cpp", mine, noise, DIFF_FACTOR),
+                                   ("the F32 truth", mine_truth, ref_truth, TRUTH_FACTOR)):
         floor = bound["agreement"] - AGREEMENT_MARGIN
         if d["agreement"] < floor:
             failures.append(f"top-1 agreement with {name} {d['agreement']:.4f} < {floor:.4f}")
-        if d["mean"] > DIFF_FACTOR * bound["mean"]:
-            failures.append(f"mean |logit diff| to {name} {d['mean']:.6f} > {DIFF_FACTOR} x {bound['mean']:.6f}")
+        if d["mean"] > factor * bound["mean"]:
+            failures.append(f"mean |logit diff| to {name} {d['mean']:.6f} > {factor} x {bound['mean']:.6f}")
     failures += check_ppl(ppl, ref_ppl, MAX_PPL_DIFF["quantized"])
 
     # tmac's default int8 tables round once more than llama.cpp: only the truth bounds them.
