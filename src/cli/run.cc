@@ -4,7 +4,6 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
-#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -56,7 +55,6 @@ void Run(const RunOptions& o, const GlobalOptions& global) {
   std::optional<ChatFormat> chat_format;
   if (o.interactive) {
     // Before the load, which takes seconds for a large model, so a missing template fails at once.
-    Require(std::filesystem::exists(o.model.model_path), o.model.model_path + ": no such file");
     chat_format = ChatFormatOf(GgufFile::Open(o.model.model_path), o.chat_template);
   }
   const LoadedModel loaded = LoadModel(o.model, global);

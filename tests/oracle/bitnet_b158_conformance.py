@@ -27,11 +27,15 @@ import tempfile
 import numpy as np
 
 import bitnet_b158_reference as reference
-from bitnet_conformance import AGREEMENT_MARGIN, CTX, DIFF_FACTOR, Tmac, report
+from bitnet_conformance import AGREEMENT_MARGIN, CTX, Tmac, report
 from llama_conformance import distance
 
 SHAPE = "tiny-bitnet-b1.58"
 CHUNKS = 4  # 252 scored positions
+# One float32 run estimates the noise to +-15% (seeds 1, 2, 3, 7: tmac's distance was 0.97-1.20 x
+# it); the structural errors tried (SiLU or ReLU for ReLU^2, another rope base or norm epsilon,
+# int8 activations per tensor or per 32 values instead of per token) give 2 x or far more.
+DIFF_FACTOR = 1.5
 TRUTH_RANGE = (0.8, 1.25)
 MAX_PPL_DIFF = 0.01
 

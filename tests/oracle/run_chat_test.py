@@ -130,7 +130,6 @@ class ChatTest(unittest.TestCase):
             expected += reply + "\n"
         self.assertTrue(all(content for _, content in messages))
         self.assertEqual(run.out.decode(), expected)
-        self.assertIn("generation: ", run.stderr_text())
 
     def test_system_message(self):
         messages = [("system", "You are a pirate."), ("user", "Who are you?")]
@@ -212,7 +211,7 @@ class ChatTest(unittest.TestCase):
         self.assert_summary(run)
         # Five lines read, two of them with text: five prompts and one more before EOF.
         self.assertEqual(run.prompts(), 6)
-        self.assertEqual(run.out.count(b"\n") >= 2, True)
+        self.assertGreaterEqual(run.out.count(b"\n"), 2)  # two replies
 
     def test_context_overflow_ends_the_chat(self):
         run = self.chat("--temp", "0", "-n", "4", "--ctx", "40")

@@ -4,6 +4,7 @@
   - Greedy decoding reproduces greedy-reference.txt, made by llama2.c's run.c, exactly.
   - An empty prompt starts from BOS alone, as llama2.c does: the same text as llama.cpp's greedy
     continuation of BOS.
+  - Sampling at a temperature is reproducible for a seed.
   - After `tmac convert --bits 4` the perplexity on a fixed text stays within --max-ppl-loss of
     the F32 model's (measured: -0.3% at 4 bits, i.e. noise; 2 bits loses a factor of 4 on this
     260K-parameter model, so only 4 bits is held to a bound).
@@ -81,6 +82,14 @@ def main():
         failures.append(f"empty prompt:\n  tmac:      {out!r}\n  llama.cpp: {expected!r}")
     else:
         print("empty prompt: starts from BOS, identical to llama.cpp")
+
+    # Sampling is reproducible for a seed (the sampler's arithmetic is specified, not libm's).
+    sampled = [tmac(args, "run", "-m", model, "-p", "Once", "-n", "40", "--temp", "0.9", "--seed", str(seed)).stdout
+               for seed in (5, 5, 6)]
+    if sampled[0] != sampled[1] or sampled[0] == sampled[2]:
+        failures.append(f"sampling with a seed: seed 5 twice {sampled[:2]!r}, seed 6 {sampled[2]!r}")
+    else:
+        print("sampling: the same seed gives the same text, another seed another")
 
     with tempfile.TemporaryDirectory() as tmp:
         converted = os.path.join(tmp, "stories-4bit.gguf")
