@@ -131,13 +131,17 @@ def compare(args, shape: str, type_name: str, workdir: Path) -> list:
 
 
 def table(rows: list) -> str:
-    lines = ["| shape | type | size | threads | test | llama.cpp t/s | tmac t/s | tmac / llama.cpp | tmac % roofline |",
-             "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |"]
+    lines = ["| shape | type | size | threads | test | llama.cpp t/s | tmac t/s | tmac / llama.cpp | roofline t/s "
+             "| tmac % roofline |",
+             "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
         llama, tmac = statistics.median(r["llama"]), statistics.median(r["tmac"])
-        roofline = f"{100 * tmac / statistics.median(r['roofline']):.0f}%" if r["roofline"] else ""
+        roofline = share = ""
+        if r["roofline"]:
+            limit = statistics.median(r["roofline"])
+            roofline, share = f"{limit:.2f}", f"{100 * tmac / limit:.0f}%"
         lines.append(f"| {r['shape']} | {r['type']} | {r['size'] / 2**30:.2f} GiB | {r['threads']} | {r['test']} | "
-                     f"{llama:.2f} | {tmac:.2f} | {tmac / llama:.2f}x | {roofline} |")
+                     f"{llama:.2f} | {tmac:.2f} | {tmac / llama:.2f}x | {roofline} | {share} |")
     return "\n".join(lines)
 
 

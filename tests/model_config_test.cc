@@ -63,11 +63,13 @@ TEST_F(ModelConfigTest, ReadsLlamaCppKeys) {
   EXPECT_EQ(c.rope_freq_base, 500000.0f);
   EXPECT_EQ(c.rms_eps, 1e-5f);  // llama.cpp's default when the key is absent
   EXPECT_FALSE(c.sub_norms);
+  EXPECT_FALSE(c.rope_neox);
 }
 
 TEST_F(ModelConfigTest, BitnetFormsTurnOnTheirOperations) {
   const ModelConfig bitnet = ModelConfig::FromGguf(Write("bitnet"));
   EXPECT_TRUE(bitnet.sub_norms);
+  EXPECT_TRUE(bitnet.rope_neox);
   EXPECT_FALSE(bitnet.relu_squared);
   EXPECT_FALSE(bitnet.int8_activations);
   const ModelConfig b158 = ModelConfig::FromGguf(Write("bitnet-b1.58"));

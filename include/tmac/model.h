@@ -41,6 +41,7 @@ struct ModelConfig {
   float rope_freq_base = 10000.0f;
   float rope_freq_scale = 1.0f;  // 1 / rope.scaling.factor for linear scaling
   float rms_eps = 1e-5f;
+  bool rope_neox = false;         // RoPE pairs (x[i], x[i + n_rot/2]) instead of (x[2i], x[2i+1])
   bool sub_norms = false;         // RMSNorm before the attention output and FFN down projections
   bool relu_squared = false;      // FFN gate activation: ReLU(x)^2 instead of SiLU(x)
   bool int8_activations = false;  // per-token absmax int8 activations into low-bit matrices

@@ -58,6 +58,7 @@ void Generator::Feed(std::span<const int32_t> tokens) {
   if (unevaluated_) batch.push_back(*unevaluated_);
   batch.insert(batch.end(), tokens.begin(), tokens.end());
   unevaluated_.reset();
+  begins_text_ = context_.n_past() == 0 && batch.size() == 1 && batch[0] == tokenizer_.bos();
   for (const int32_t token : tokens) sampler_.Accept(token);
   Stopwatch watch;
   context_.Eval(batch);
@@ -92,7 +93,8 @@ Reply Generator::Generate(int64_t n_predict, Utf8Stream& out, const std::functio
       reply.stop = StopReason::kEndOfGeneration;
       break;
     }
-    const std::string piece = tokenizer_.TokenToPiece(token);
+    const std::string piece = begins_text_ ? tokenizer_.Decode({&token, 1}) : tokenizer_.TokenToPiece(token);
+    begins_text_ = false;
     out.Write(piece);
     reply.text += piece;
     unevaluated_ = token;
@@ -106,6 +108,7 @@ Reply Generator::Generate(int64_t n_predict, Utf8Stream& out, const std::functio
 void Generator::Reset() {
   context_.Reset();
   unevaluated_.reset();
+  begins_text_ = false;
 }
 
 }  // namespace tmac::cli

@@ -83,6 +83,9 @@ class Generator {
   Sampler& sampler_;
   const Tokenizer& tokenizer_;
   std::optional<int32_t> unevaluated_;  // the last printed token, until it is evaluated
+  // The cache holds BOS alone: the next token begins the text, and SentencePiece drops the space
+  // it put before it, as llama2.c and Tokenizer::Decode do.
+  bool begins_text_ = false;
   GenerationStats stats_;
 };
 

@@ -112,7 +112,8 @@ void Context::EvalBatch(std::span<const int32_t> tokens, bool all_logits, float*
     for (int64_t t = 0; t < batch; ++t)
       ops::RmsNorm(in + t * width, weight.data(), width, c.rms_eps, out + t * width);
   };
-  const ops::Rope rope{c.head_dim, c.n_rot, c.rope_freq_base, c.rope_freq_scale, model_.rope_freq_factors()};
+  const ops::Rope rope{c.head_dim, c.n_rot, c.rope_freq_base, c.rope_freq_scale, model_.rope_freq_factors(),
+                       c.rope_neox};
 
   for (int64_t t = 0; t < batch; ++t) model_.token_embedding().GetRow(tokens[Size(t)], x_.data() + t * d);
 
@@ -200,7 +201,8 @@ void Context::Attention(int64_t layer, int64_t batch) {
       // to that rounding.
       const float* q = q_.data() + t * q_rows + kvh * group * hd;
       for (int64_t i = 0; i < group * hd; ++i) query[Size(i)] = f16 ? RoundToHalf(q[i]) : q[i];
-      GgmlMatmul(GgmlMatrixView{kv_type, n, hd, slab(k_cache_, kvh)}, query.data(), group, scores.data(), single);
+      GgmlMatmul(GgmlMatrixView{kv_type, n, hd, slab(k_cache_, kvh)}, query.data(), group, scores.data(),
+                 single);
       for (int64_t g = 0; g < group; ++g) {
         float* s = scores.data() + g * n;
         for (int64_t p = 0; p < n; ++p) s[p] *= scale;

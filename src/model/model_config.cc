@@ -62,9 +62,11 @@ ModelConfig ModelConfig::FromGguf(const GgufFile& file) {
     c.arch = Architecture::kLlama;
   } else if (c.arch_name == "bitnet") {
     c.arch = Architecture::kBitnet;
+    c.rope_neox = true;  // llama.cpp's rope type for bitnet: its converter keeps the HF row order
     c.sub_norms = true;
   } else if (c.arch_name == "bitnet-b1.58") {
     c.arch = Architecture::kBitnetB158;
+    c.rope_neox = true;
     c.sub_norms = true;
     c.relu_squared = true;
     c.int8_activations = true;

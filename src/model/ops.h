@@ -34,27 +34,30 @@ inline float Silu(float x) { return x / (1.0f + std::exp(-x)); }
 
 inline float ReluSquared(float x) { return x > 0.0f ? x * x : 0.0f; }
 
-// Rotary position embedding, llama.cpp's "normal" form: pairs of consecutive values (x[2i],
-// x[2i+1]) of each head rotate by the angle pos * base^(-2i / n_rot) * scale / factor[i], for
-// i < n_rot / 2 (factors: Llama 3's rope_freqs, or empty). The angles are computed with
-// llama.cpp's float operations (a running product of base^(-2 / n_rot)), because the models'
-// logits are sensitive enough that another rounding of the angle shows in them.
+// Rotary position embedding. Pair i of each head, for i < n_rot / 2, rotates by the angle
+// pos * base^(-2i / n_rot) * scale / factor[i] (factors: Llama 3's rope_freqs, or empty). The
+// pairs are llama.cpp's "normal" form, consecutive values (x[2i], x[2i+1]), or with `neox` its
+// NeoX form, (x[i], x[i + n_rot/2]) (BitNet: its converters keep the Hugging Face row order). The
+// angles are computed with llama.cpp's float operations (a running product of base^(-2 / n_rot)),
+// because the models' logits are sensitive enough that another rounding of the angle shows.
 struct Rope {
   int64_t head_dim = 0, n_rot = 0;
   float base = 10000.0f, scale = 1.0f;
   std::span<const float> factors;
+  bool neox = false;
 
   void Apply(float* x, int64_t heads, int64_t pos) const {
     const float step = std::pow(base, -2.0f / static_cast<float>(n_rot));
+    const int64_t partner = neox ? n_rot / 2 : 1;  // offset from a pair's first value to its second
     float theta = static_cast<float>(pos);
     for (int64_t i = 0; i < n_rot / 2; ++i, theta *= step) {
       const float angle = scale * (factors.empty() ? theta : theta / factors[static_cast<size_t>(i)]);
       const float c = std::cos(angle), s = std::sin(angle);
       for (int64_t h = 0; h < heads; ++h) {
-        float* pair = x + h * head_dim + 2 * i;
-        const float x0 = pair[0], x1 = pair[1];
-        pair[0] = x0 * c - x1 * s;
-        pair[1] = x0 * s + x1 * c;
+        float* first = x + h * head_dim + (neox ? i : 2 * i);
+        const float x0 = first[0], x1 = first[partner];
+        first[0] = x0 * c - x1 * s;
+        first[partner] = x0 * s + x1 * c;
       }
     }
   }

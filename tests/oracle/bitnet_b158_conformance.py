@@ -13,7 +13,9 @@ rounding that flips moves everything after it), so the tolerances are measured i
 and tmac must be as close to the reference as the reference is to itself, and as far from the
 unquantized truth as the reference is, no closer (activations left unquantized) and no farther
 (a coarser quantization):
-  - top-1 agreement >= the reference's self-agreement - AGREEMENT_MARGIN;
+  - top-1 agreement with the truth >= the reference's - AGREEMENT_MARGIN (against the reference
+    itself, top-1 agreement is only reported: a single float32 run estimates the chaotic noise's
+    agreement too loosely to bound it);
   - mean |logit difference| <= DIFF_FACTOR x the reference's own;
   - mean |logit difference| to the truth within TRUTH_RANGE x the reference's;
   - perplexity within 1% of the reference's.
@@ -96,9 +98,9 @@ def main():
     report("tmac vs reference", mine)
     report("reference vs unquantized truth", ref_truth)
     report("tmac vs unquantized truth", mine_truth)
-    floor = noise["agreement"] - AGREEMENT_MARGIN
-    if mine["agreement"] < floor:
-        failures.append(f"top-1 agreement {mine['agreement']:.4f} < {floor:.4f}")
+    floor = ref_truth["agreement"] - AGREEMENT_MARGIN
+    if mine_truth["agreement"] < floor:
+        failures.append(f"top-1 agreement with the truth {mine_truth['agreement']:.4f} < {floor:.4f}")
     if mine["mean"] > DIFF_FACTOR * noise["mean"]:
         failures.append(f"mean |logit diff| {mine['mean']:.6f} > {DIFF_FACTOR} x the reference's own {noise['mean']:.6f}")
     low, high = (f * ref_truth["mean"] for f in TRUTH_RANGE)
@@ -109,6 +111,9 @@ def main():
     print(f"perplexity: tmac {ppl:.4f}, reference {ref_ppl:.4f}, relative difference {diff:.6f}")
     if diff > MAX_PPL_DIFF:
         failures.append(f"perplexity differs by {diff:.6f} > {MAX_PPL_DIFF}")
+    if failures:  # which rope form tmac does compute, for the report
+        normal, _ = scored(model, token_chunks, neox=False)
+        report("diagnostic: tmac vs the reference with the normal (adjacent-pair) rope form", distance(logits, normal))
     for f in failures:
         print("FAIL:", f)
     sys.exit(1 if failures else 0)

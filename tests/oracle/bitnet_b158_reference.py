@@ -14,8 +14,8 @@ engine, since llama.cpp upstream does not load this architecture:
 
 Q is BitNet's per-token absmax int8 activation quantization, round(x * 127 / max|x|) clamped
 to +-127 and scaled back; it applies to the inputs of the low-bit matrices only (not the tied
-output head). RoPE is llama.cpp's "normal" form: the adjacent pairs (x[2i], x[2i+1]) of each
-head rotate by pos * base^(-2i / n_rot).
+output head). RoPE is the NeoX form (see rope()): the pairs (x[i], x[i + n_rot/2]) of each head
+rotate by pos * base^(-2i / n_rot), as llama.cpp rotates its "bitnet" architecture.
 
 Weights are dequantized by gguf-py; the pass runs in float64 (or float32, to measure how much
 the result moves under rounding alone).
@@ -90,15 +90,19 @@ def quantize_activations(x):
     return np.clip(np.round(x * scale), -127, 127) / scale
 
 
-def rope(x, positions, n_rot, base):
-    """x: tokens x heads x head_dim; rotates the pairs (2i, 2i+1) for i < n_rot / 2."""
-    i = np.arange(n_rot // 2, dtype=np.float64)
+def rope(x, positions, n_rot, base, neox=True):
+    """x: tokens x heads x head_dim. Rotates pairs of each head's first n_rot values by the angle
+    pos * base^(-2i / n_rot), i < n_rot / 2: the pairs (i, i + n_rot / 2) in the NeoX form (the
+    rotate_half of the Hugging Face models, which the BitNet converters keep, as they do not
+    permute attn_q and attn_k the way llama.cpp's Llama converter does), (2i, 2i + 1) in the
+    "normal" form."""
+    i = np.arange(n_rot // 2)
+    first, second = (i, i + n_rot // 2) if neox else (2 * i, 2 * i + 1)
     angles = positions[:, None].astype(np.float64) * base ** (-2.0 * i / n_rot)  # tokens x n_rot/2
     cos, sin = np.cos(angles)[:, None, :], np.sin(angles)[:, None, :]
     out = x.copy()
-    even, odd = x[..., 0:n_rot:2], x[..., 1:n_rot:2]
-    out[..., 0:n_rot:2] = even * cos - odd * sin
-    out[..., 1:n_rot:2] = even * sin + odd * cos
+    out[..., first] = x[..., first] * cos - x[..., second] * sin
+    out[..., second] = x[..., first] * sin + x[..., second] * cos
     return out
 
 
@@ -116,8 +120,9 @@ def attention(q, k, v):
     return np.einsum("hqp,phd->qhd", scores, v).reshape(n, n_head * hd)
 
 
-def forward(model, tokens, quantize=True, dtype=np.float64):
-    """Logits (tokens x n_vocab) of evaluating `tokens` from position 0."""
+def forward(model, tokens, quantize=True, dtype=np.float64, neox=True):
+    """Logits (tokens x n_vocab) of evaluating `tokens` from position 0; quantize=False leaves
+    the activations in float, neox=False rotates with the normal rope form instead."""
     def cast(a):
         return a.astype(dtype)
 
@@ -134,7 +139,7 @@ def forward(model, tokens, quantize=True, dtype=np.float64):
         q = project(h, layer["attn_q"]).reshape(n, model.n_head, -1)
         k = project(h, layer["attn_k"]).reshape(n, model.n_head_kv, -1)
         v = project(h, layer["attn_v"]).reshape(n, model.n_head_kv, -1)
-        q, k = rope(q, positions, model.n_rot, model.rope_base), rope(k, positions, model.n_rot, model.rope_base)
+        q, k = (rope(t, positions, model.n_rot, model.rope_base, neox) for t in (q, k))
         a = attention(q.astype(dtype), k.astype(dtype), v)
         a = rms_norm(a, cast(layer["attn_sub_norm"]), eps)
         x = x + project(a, layer["attn_output"])
