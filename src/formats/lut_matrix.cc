@@ -38,9 +38,12 @@ float LoadParam(const uint8_t* base, int64_t index, ScaleType type) {
 
 // Bit p of the 4 codes of `chunk`, as a 4-bit index (weight i of the chunk -> bit i).
 int Nibble(const uint8_t* codes, int chunk, int p) {
-  int n = 0;
-  for (int i = 0; i < kernels::kChunk; ++i) n |= ((codes[chunk * kernels::kChunk + i] >> p) & 1) << i;
-  return n;
+  // The chunk's four codes as one little-endian word: bit p of code i sits at bit 8i + p. The
+  // multiply moves bit 8i to bit 24 + i (the partial products never carry into bits 24..27).
+  static_assert(kernels::kChunk == 4);
+  uint32_t four;
+  std::memcpy(&four, codes + chunk * kernels::kChunk, sizeof(four));
+  return static_cast<int>((((four >> p) & 0x01010101u) * 0x01020408u) >> 24) & 0xF;
 }
 
 void SetNibble(uint8_t* codes, int chunk, int p, int nibble) {
@@ -57,7 +60,8 @@ void CheckLayout(const LutLayout& layout) {
   Require(layout.tile_rows == 64 || layout.tile_rows == 128,
           "unsupported tile_rows " + std::to_string(layout.tile_rows) + " (expected 64 or 128)");
   Require(layout.scale_type == ScaleType::kF16 || layout.scale_type == ScaleType::kF32, "unknown scale type");
-  Require(layout.order == IndexOrder::kChunkPairs || layout.order == IndexOrder::kChunkQuads, "unknown index order");
+  Require(layout.order == IndexOrder::kChunkPairs || layout.order == IndexOrder::kChunkQuads,
+          "unknown index order");
   Require(layout.order != IndexOrder::kChunkQuads || layout.group % 32 == 0,
           "chunk quads need a group of at least 32, got " + std::to_string(layout.group));
 }
@@ -75,8 +79,8 @@ int64_t LutMatrix::tiles() const {
 
 LutMatrix LutMatrix::Pack(const QuantMatrix& w, const LutLayout& layout) {
   w.Validate();
-  Require(layout.bits == w.bits, "layout bits " + std::to_string(layout.bits) +
-                                     " differ from the matrix's " + std::to_string(w.bits));
+  Require(layout.bits == w.bits, "layout bits " + std::to_string(layout.bits) + " differ from the matrix's " +
+                                     std::to_string(w.bits));
   Require(layout.group == w.group, "layout group " + std::to_string(layout.group) +
                                        " differs from the matrix's " + std::to_string(w.group));
   CheckLayout(layout);
@@ -103,7 +107,8 @@ LutMatrix LutMatrix::Pack(const QuantMatrix& w, const LutLayout& layout) {
         for (int j = 0; j < w.group / kPair; ++j) {
           for (int p = 0; p < w.bits; ++p) {
             const IndexSlot slot = SlotOf(layout, j, p, r);
-            block[slot.offset] = static_cast<uint8_t>(Nibble(codes, slot.chunk_lo, p) | Nibble(codes, slot.chunk_hi, p) << 4);
+            block[slot.offset] =
+                static_cast<uint8_t>(Nibble(codes, slot.chunk_lo, p) | Nibble(codes, slot.chunk_hi, p) << 4);
           }
         }
         const float s = w.scale(m, g);
@@ -111,7 +116,8 @@ LutMatrix LutMatrix::Pack(const QuantMatrix& w, const LutLayout& layout) {
         StoreParam(params, r, s, layout.scale_type);
         if (out.has_bias_) {
           // bias = s * (mid - z), or s * mid - min in the min form (see docs/kernels.md).
-          const float bias = w.mins.empty() ? s * (mid - w.zero(m, g)) : s * mid - w.mins[static_cast<size_t>(m * geo.groups + g)];
+          const float bias = w.mins.empty() ? s * (mid - w.zero(m, g))
+                                            : s * mid - w.mins[static_cast<size_t>(m * geo.groups + g)];
           StoreParam(params + geo.param_bytes, r, bias, layout.scale_type);
         }
       }
@@ -128,7 +134,8 @@ LutMatrix LutMatrix::Clone() const {
 LutMatrix LutMatrix::FromBytes(int64_t rows, int64_t cols, const LutLayout& layout, bool has_bias,
                                std::span<const uint8_t> bytes) {
   Require(rows > 0 && cols > 0, "a packed matrix needs positive rows and cols");
-  Require(layout.bits >= kMinBits && layout.bits <= kMaxBits, "unsupported bits " + std::to_string(layout.bits));
+  Require(layout.bits >= kMinBits && layout.bits <= kMaxBits,
+          "unsupported bits " + std::to_string(layout.bits));
   Require(IsSupportedGroup(layout.group), "unsupported group " + std::to_string(layout.group));
   Require(cols % layout.group == 0,
           "cols " + std::to_string(cols) + " is not a multiple of the group " + std::to_string(layout.group));

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -28,26 +29,29 @@ void QuantMatrix::Validate() const {
   Require(IsSupportedGroup(group),
           "unsupported group size " + std::to_string(group) + " (expected 16, 32, 64, 128 or 256)");
   Require(rows > 0 && cols > 0, "empty matrix: " + std::to_string(rows) + " x " + std::to_string(cols));
-  Require(cols % group == 0, "K = " + std::to_string(cols) + " is not a multiple of the group size " +
-                                 std::to_string(group));
+  Require(cols % group == 0,
+          "K = " + std::to_string(cols) + " is not a multiple of the group size " + std::to_string(group));
   Require(static_cast<int64_t>(codes.size()) == rows * cols,
-          "codes hold " + std::to_string(codes.size()) + " values, expected rows * cols = " +
-              std::to_string(rows * cols));
+          "codes hold " + std::to_string(codes.size()) +
+              " values, expected rows * cols = " + std::to_string(rows * cols));
   const auto params = static_cast<size_t>(rows * groups_per_row());
-  Require(scales.size() == params, "scales hold " + std::to_string(scales.size()) +
-                                       " values, expected " + std::to_string(params));
+  Require(scales.size() == params,
+          "scales hold " + std::to_string(scales.size()) + " values, expected " + std::to_string(params));
   Require(zeros.empty() || zeros.size() == params,
           "zeros hold " + std::to_string(zeros.size()) + " values, expected 0 or " + std::to_string(params));
   Require(mins.empty() || mins.size() == params,
           "mins hold " + std::to_string(mins.size()) + " values, expected 0 or " + std::to_string(params));
   Require(zeros.empty() || mins.empty(), "a matrix has zero points or mins, not both");
   const int max_code = (1 << bits) - 1;
-  // Messages are built only on failure: these loops run over every weight of large matrices.
-  for (size_t i = 0; i < codes.size(); ++i) {
-    if (codes[i] > max_code) {
-      throw Error("code " + std::to_string(codes[i]) + " at index " + std::to_string(i) + " does not fit in " +
-                  std::to_string(bits) + " bits");
-    }
+  // These loops run over every weight of large matrices: a branch-free maximum (which the compiler
+  // vectorizes) first, and the search for the culprit and its message only on failure.
+  uint8_t largest = 0;
+  for (const uint8_t c : codes) largest = std::max(largest, c);
+  if (largest > max_code) {
+    const size_t i = static_cast<size_t>(
+        std::find_if(codes.begin(), codes.end(), [&](uint8_t c) { return c > max_code; }) - codes.begin());
+    throw Error("code " + std::to_string(codes[i]) + " at index " + std::to_string(i) + " does not fit in " +
+                std::to_string(bits) + " bits");
   }
   const auto check_finite = [](const std::vector<float>& values, const char* what) {
     for (float v : values) {
@@ -69,15 +73,18 @@ QuantMatrix MakeTernary(int64_t rows, int64_t cols, int group, const std::vector
   Require(static_cast<int64_t>(values.size()) == rows * cols, "ternary values do not match the shape");
   w.codes.resize(values.size());
   for (size_t i = 0; i < values.size(); ++i) {
-    Require(values[i] >= -1 && values[i] <= 1, "ternary value out of {-1, 0, 1} at index " + std::to_string(i));
+    Require(values[i] >= -1 && values[i] <= 1,
+            "ternary value out of {-1, 0, 1} at index " + std::to_string(i));
     w.codes[i] = static_cast<uint8_t>(values[i] + 1);
   }
   const int64_t params = group > 0 && cols % group == 0 ? rows * (cols / group) : 0;
-  Require(params > 0, "ternary group " + std::to_string(group) + " does not divide K = " + std::to_string(cols));
+  Require(params > 0,
+          "ternary group " + std::to_string(group) + " does not divide K = " + std::to_string(cols));
   if (scales.size() == 1) {
     w.scales.assign(static_cast<size_t>(params), scales[0]);
   } else {
-    Require(static_cast<int64_t>(scales.size()) == params, "ternary scales must be 1 (per tensor) or one per group");
+    Require(static_cast<int64_t>(scales.size()) == params,
+            "ternary scales must be 1 (per tensor) or one per group");
     w.scales = scales;
   }
   w.zeros.assign(static_cast<size_t>(params), 1.f);
