@@ -83,6 +83,9 @@ TEST(GgmlTypes, RejectsUnsupportedTypesByName) {
   const auto iq2_xxs = static_cast<GgmlType>(16);
   EXPECT_EQ(GgmlTypeName(iq2_xxs), "IQ2_XXS");
   EXPECT_EQ(GgmlTypeName(static_cast<GgmlType>(99)), "id 99");
+  EXPECT_FALSE(IsDecodable(iq2_xxs));
+  EXPECT_TRUE(IsDecodable(GgmlType::kQ6_K));
+  EXPECT_TRUE(IsDecodable(GgmlType::kBF16));
   ExpectError([&] { GgmlBlock(iq2_xxs); }, "unsupported ggml tensor type IQ2_XXS");
   ExpectError([&] { GgmlRowBytes(iq2_xxs, 256); }, "IQ2_XXS");
   float out = 0;

@@ -93,6 +93,9 @@ struct GgmlBlockInfo {
   int type_size = 0;   // bytes per block
 };
 
+// Whether DecodeRow decodes `type`.
+bool IsDecodable(GgmlType type);
+
 // Throws tmac::Error naming the type when DecodeRow does not support it.
 GgmlBlockInfo GgmlBlock(GgmlType type);
 

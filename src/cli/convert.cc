@@ -72,15 +72,6 @@ bool RepackMatches(GgmlType type, int bits) {
   }
 }
 
-bool Decodable(GgmlType type) {
-  try {
-    GgmlBlock(type);
-    return true;
-  } catch (const Error&) {
-    return false;
-  }
-}
-
 // The largest supported group <= `requested` (and >= `min_group`) that divides k, or 0.
 int ChooseGroup(int64_t k, int requested, int min_group) {
   for (int g = requested; g >= min_group; g /= 2) {
@@ -144,7 +135,7 @@ void Convert(const ConvertOptions& o) {
     int group = 0;
     if (!keep_reason && !repack) {
       group = ChooseGroup(k, o.group, min_group);
-      if (!Decodable(t.type)) {
+      if (!IsDecodable(t.type)) {
         keep_reason = GgmlTypeName(t.type) + " cannot be decoded";
       } else if (group == 0) {
         keep_reason = "no supported group <= " + std::to_string(o.group) + " divides K = " + std::to_string(k);

@@ -9,6 +9,7 @@
 #include <bit>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "formats/ggml_blocks.h"
 #include "formats/half.h"
@@ -139,9 +140,10 @@ void Decode(const BlockTQ2_0& b, float* y) {
 
 // The type table ------------------------------------------------------------------------------
 
-// Calls visit(Block{}) with the block struct of `type`; throws for an unsupported type.
-template <typename Visitor>
-auto VisitBlock(GgmlType type, Visitor&& visit) {
+// Calls visit(Block{}) with the block struct of `type`, or unsupported() for a type without a
+// decoder here.
+template <typename Visitor, typename Unsupported>
+auto VisitBlockOr(GgmlType type, Visitor&& visit, Unsupported&& unsupported) {
   switch (type) {
     case GgmlType::kF32: return visit(F32Value{});
     case GgmlType::kF16: return visit(F16Value{});
@@ -158,9 +160,16 @@ auto VisitBlock(GgmlType type, Visitor&& visit) {
     case GgmlType::kQ6_K: return visit(BlockQ6_K{});
     case GgmlType::kTQ1_0: return visit(BlockTQ1_0{});
     case GgmlType::kTQ2_0: return visit(BlockTQ2_0{});
-    default: break;  // a ggml type without a decoder here
+    default: return unsupported();
   }
-  throw Error("unsupported ggml tensor type " + GgmlTypeName(type));
+}
+
+// VisitBlockOr that throws for an unsupported type.
+template <typename Visitor>
+auto VisitBlock(GgmlType type, Visitor&& visit) {
+  return VisitBlockOr(type, std::forward<Visitor>(visit), [&]() -> decltype(visit(F32Value{})) {
+    throw Error("unsupported ggml tensor type " + GgmlTypeName(type));
+  });
 }
 
 template <typename Block>
@@ -175,6 +184,10 @@ void DecodeBlocks(const uint8_t* src, int64_t count, float* out) {
 std::string GgmlTypeName(GgmlType type) {
   const GgmlTypeInfo* info = FindGgmlType(static_cast<uint32_t>(type));
   return info != nullptr ? std::string(info->name) : "id " + std::to_string(static_cast<uint32_t>(type));
+}
+
+bool IsDecodable(GgmlType type) {
+  return VisitBlockOr(type, [](auto) { return true; }, [] { return false; });
 }
 
 GgmlBlockInfo GgmlBlock(GgmlType type) {

@@ -205,15 +205,7 @@ void FloatMatmul(const GgmlMatrixView& w, int64_t row_bytes, const float* x, int
 
 }  // namespace
 
-bool GgmlMatmulSupports(GgmlType type) {
-  // Exactly the types DecodeRow decodes: GgmlBlock throws for the others.
-  try {
-    GgmlBlock(type);
-    return true;
-  } catch (const Error&) {
-    return false;
-  }
-}
+bool GgmlMatmulSupports(GgmlType type) { return IsDecodable(type); }
 
 void GgmlMatmul(const GgmlMatrixView& w, const float* x, int64_t batch, float* y, const MatmulOptions& options) {
   const int64_t row_bytes = ValidatedRowBytes(w);
