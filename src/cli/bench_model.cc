@@ -337,6 +337,7 @@ void RegisterBenchModel(CLI::App& bench, const GlobalOptions& global) {
   o->model.AddFlagsExceptThreads(bench);
   // `tmac bench kernels` takes no model: -m is checked in the callback instead.
   bench.get_option("-m")->required(false);
+  bench.get_option("--ctx")->description("Context size in tokens (0: the longest test's, as in llama-bench)");
   bench.add_option("-p,--n-prompt", o->n_prompt, "Prompt tokens, evaluated in one Eval (0: no pp test)")
       ->capture_default_str();
   bench.add_option("-n,--n-gen", o->n_gen, "Tokens generated one at a time (0: no tg test)")->capture_default_str();
