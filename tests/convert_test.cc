@@ -288,7 +288,8 @@ TEST_F(ConvertTest, RepacksMatchingTypesLosslessly) {
   const GgufTensor& t = file.GetTensor("blk.0.attn_q.weight");
   EXPECT_TRUE(file.Get<bool>(TmacTensorKey(t.name, "lossless")));
   EXPECT_EQ(file.GetString(TmacTensorKey(t.name, "source_type")), "Q4_0");
-  EXPECT_EQ(file.GetString(TmacTensorKey(t.name, "scale_type")), "f32");
+  // Q4_0's scales and bias terms (-d/2) are f16 values, so the f16 layout holds them exactly.
+  EXPECT_EQ(file.GetString(TmacTensorKey(t.name, "scale_type")), "f16");
   EXPECT_EQ(file.GetU32(TmacTensorKey(t.name, "group")), 32u);
   const std::vector<float> weights = Dequantize(ReadLutTensor(file, t).Unpack());
   std::vector<float> decoded(static_cast<size_t>(m * k));

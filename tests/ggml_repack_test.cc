@@ -140,6 +140,39 @@ TEST_P(GgmlRepackTest, LutKernelsRunTheRepackedMatrix) {
   }
 }
 
+// The f16 layout is chosen only when it holds every scale and bias exactly: for Q4_0 and the
+// ternary types when no scale is tiny (halving a subnormal loses its last bit), never for the types
+// whose scales are float products. Either layout gives the same bits from the kernels.
+TEST_P(GgmlRepackTest, F16ScalesOnlyWhereTheyAreExact) {
+  const Case& c = GetParam();
+  std::vector<uint8_t> normal = blocks_;
+  const auto block_bytes = static_cast<size_t>(GgmlBlock(c.type).type_size);
+  for (size_t block = 0; block < normal.size(); block += block_bytes) {
+    for (size_t field : c.half_fields) {
+      uint16_t h;
+      std::memcpy(&h, &normal[block + field], sizeof(h));
+      // Exponents 0 and 1 become 2, so that half of every scale is a normal f16 value too.
+      if ((h & 0x7C00) < 0x0800) h = static_cast<uint16_t>((h & ~0x7C00) | 0x0800);
+      std::memcpy(&normal[block + field], &h, sizeof(h));
+    }
+  }
+  const QuantMatrix w = RepackGgml(c.type, normal.data(), kRows, kCols);
+  const bool f16_types =
+      c.type == GgmlType::kQ4_0 || c.type == GgmlType::kTQ1_0 || c.type == GgmlType::kTQ2_0;
+  const ScaleType narrow = LosslessScaleType(w);
+  EXPECT_EQ(narrow, f16_types ? ScaleType::kF16 : ScaleType::kF32) << GgmlTypeName(c.type);
+  if (f16_types) {
+    EXPECT_EQ(LosslessScaleType(w_), ScaleType::kF32) << "subnormal scales, halved, need f32";
+  }
+  const LutMatrix wide = LutMatrix::Pack(w, {c.bits, c.group, 64, ScaleType::kF32, IndexOrder::kChunkPairs});
+  const LutMatrix packed = LutMatrix::Pack(w, {c.bits, c.group, 64, narrow, IndexOrder::kChunkPairs});
+  const std::vector<float> x = testing::RandomVector(kCols, 11);
+  std::vector<float> a(kRows), b(kRows);
+  LutMatmul(wide, x.data(), 1, a.data(), {TableMode::kInt8, Isa::kScalar, nullptr});
+  LutMatmul(packed, x.data(), 1, b.data(), {TableMode::kInt8, Isa::kScalar, nullptr});
+  EXPECT_EQ(a, b);
+}
+
 INSTANTIATE_TEST_SUITE_P(Types, GgmlRepackTest, ::testing::ValuesIn(kCases),
                          [](const ::testing::TestParamInfo<Case>& info) {
                            return GgmlTypeName(info.param.type);

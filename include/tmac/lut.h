@@ -56,6 +56,10 @@ enum class TableMode {
               // tables: llama.cpp's accuracy, twice kInt8's lookups
 };
 
+// The narrower ScaleType that holds w's scales and bias terms exactly: kF16 when every one is an
+// f16 value (Q4_0 and TQ1_0/TQ2_0 repacks: llama.cpp's f16 scales), else kF32.
+ScaleType LosslessScaleType(const QuantMatrix& w);
+
 // A b-bit matrix in the LUT layout. Movable, not copyable; the storage is 64-byte aligned.
 class LutMatrix {
  public:

@@ -58,17 +58,12 @@ bool RepackMatches(GgmlType type, int bits) {
   switch (type) {
     case GgmlType::kQ4_0:
     case GgmlType::kQ4_1:
-    case GgmlType::kQ4_K:
-      return bits == 4;
-    case GgmlType::kQ3_K:
-      return bits == 3;
-    case GgmlType::kQ2_K:
-      return bits == 2;
+    case GgmlType::kQ4_K: return bits == 4;
+    case GgmlType::kQ3_K: return bits == 3;
+    case GgmlType::kQ2_K: return bits == 2;
     case GgmlType::kTQ1_0:
-    case GgmlType::kTQ2_0:
-      return bits == 0;
-    default:
-      return false;
+    case GgmlType::kTQ2_0: return bits == 0;
+    default: return false;
   }
 }
 
@@ -110,8 +105,7 @@ void Convert(const ConvertOptions& o) {
           "--group " + std::to_string(o.group) + ": expected " + (tl2 ? "" : "16, ") + "32, 64, 128 or 256");
   std::error_code ec;
   Require(std::filesystem::exists(o.in, ec), o.in + ": no such file");
-  Require(o.force || !std::filesystem::exists(o.out, ec),
-          o.out + " exists; pass --force to overwrite it");
+  Require(o.force || !std::filesystem::exists(o.out, ec), o.out + " exists; pass --force to overwrite it");
 
   const GgufFile in = GgufFile::Open(o.in);
   Require(in.FindValue(kTmacFormatVersionKey) == nullptr, o.in + " is already a tmac-converted file");
@@ -138,15 +132,17 @@ void Convert(const ConvertOptions& o) {
       if (!IsDecodable(t.type)) {
         keep_reason = GgmlTypeName(t.type) + " cannot be decoded";
       } else if (group == 0) {
-        keep_reason = "no supported group <= " + std::to_string(o.group) + " divides K = " + std::to_string(k);
+        keep_reason =
+            "no supported group <= " + std::to_string(o.group) + " divides K = " + std::to_string(k);
       } else if (group != o.group) {
-        notes["group " + std::to_string(group) + ", the largest supported group <= " + std::to_string(o.group) +
-              " dividing K = " + std::to_string(k)]
+        notes["group " + std::to_string(group) + ", the largest supported group <= " +
+              std::to_string(o.group) + " dividing K = " + std::to_string(k)]
             .push_back(t.name);
       }
     }
     if (keep_reason) {
-      if (!keep_reason->empty()) notes["kept as " + GgmlTypeName(t.type) + ": " + *keep_reason].push_back(t.name);
+      if (!keep_reason->empty())
+        notes["kept as " + GgmlTypeName(t.type) + ": " + *keep_reason].push_back(t.name);
       writer.AddTensor(t.name, t.shape, t.type, t.data);
       bytes_out += t.data.size();
       ++kept;
@@ -175,7 +171,7 @@ void Convert(const ConvertOptions& o) {
       packed_bytes = static_cast<uint64_t>(tl2s.back().bytes());
     } else {
       LutLayout layout = DefaultLutLayout(q.bits, q.group, Isa::kScalar);
-      if (lossless) layout.scale_type = ScaleType::kF32;  // the decoders' float32 scales, exactly
+      if (lossless) layout.scale_type = LosslessScaleType(q);  // the decoders' scales, exactly
       luts.push_back(LutMatrix::Pack(q, layout));
       AddLutTensor(writer, t.name, luts.back());
       packed_bytes = static_cast<uint64_t>(luts.back().bytes());

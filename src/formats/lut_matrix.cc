@@ -55,6 +55,14 @@ void SetNibble(uint8_t* codes, int chunk, int p, int nibble) {
 // Half the largest code: the zero point at which bit planes read as +-1 need no bias.
 float Midpoint(int bits) { return 0.5f * static_cast<float>((1 << bits) - 1); }
 
+// The bias term stored for group g of row m: s * (mid - z), or s * mid - min in the min form
+// (see docs/kernels.md). Only for matrices that are not symmetric.
+float Bias(const QuantMatrix& w, float mid, int64_t m, int64_t g) {
+  const float s = w.scale(m, g);
+  return w.mins.empty() ? s * (mid - w.zero(m, g))
+                        : s * mid - w.mins[static_cast<size_t>(m * w.groups_per_row() + g)];
+}
+
 // The layout's own parameters (bits and group are checked against the matrix by the caller).
 void CheckLayout(const LutLayout& layout) {
   Require(layout.tile_rows == 64 || layout.tile_rows == 128,
@@ -75,6 +83,18 @@ LutMatrix& LutMatrix::operator=(LutMatrix&&) noexcept = default;
 
 int64_t LutMatrix::tiles() const {
   return layout_.tile_rows > 0 ? (rows_ + layout_.tile_rows - 1) / layout_.tile_rows : 0;
+}
+
+ScaleType LosslessScaleType(const QuantMatrix& w) {
+  const float mid = Midpoint(w.bits);
+  for (int64_t m = 0; m < w.rows; ++m) {
+    for (int64_t g = 0; g < w.groups_per_row(); ++g) {
+      const float s = w.scale(m, g);
+      if (RoundToHalf(s) != s) return ScaleType::kF32;
+      if (!w.symmetric() && RoundToHalf(Bias(w, mid, m, g)) != Bias(w, mid, m, g)) return ScaleType::kF32;
+    }
+  }
+  return ScaleType::kF16;
 }
 
 LutMatrix LutMatrix::Pack(const QuantMatrix& w, const LutLayout& layout) {
@@ -114,12 +134,7 @@ LutMatrix LutMatrix::Pack(const QuantMatrix& w, const LutLayout& layout) {
         const float s = w.scale(m, g);
         uint8_t* params = block + geo.index_bytes;
         StoreParam(params, r, s, layout.scale_type);
-        if (out.has_bias_) {
-          // bias = s * (mid - z), or s * mid - min in the min form (see docs/kernels.md).
-          const float bias = w.mins.empty() ? s * (mid - w.zero(m, g))
-                                            : s * mid - w.mins[static_cast<size_t>(m * geo.groups + g)];
-          StoreParam(params + geo.param_bytes, r, bias, layout.scale_type);
-        }
+        if (out.has_bias_) StoreParam(params + geo.param_bytes, r, Bias(w, mid, m, g), layout.scale_type);
       }
     }
   }

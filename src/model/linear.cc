@@ -65,7 +65,7 @@ Linear Linear::Load(const GgufFile& file, const GgufTensor& tensor, Isa isa) {
   linear.rows_ = tensor.shape[1];
   const QuantMatrix q = RepackGgml(tensor.type, tensor.data.data(), linear.rows_, linear.cols_);
   LutLayout layout = DefaultLutLayout(q.bits, q.group, isa);
-  layout.scale_type = ScaleType::kF32;  // the decoders' float32 scales, exactly
+  layout.scale_type = LosslessScaleType(q);  // the decoders' scales exactly, in f16 when they fit
   linear.weights_ = LutMatrix::Pack(q, layout);
   file.ReleasePages(tensor);  // only the repacked form stays in memory
   return linear;
