@@ -5,7 +5,9 @@
 
 #include <CLI/CLI.hpp>
 #include <filesystem>
+#include <memory>
 
+#include "cli/progress.h"
 #include "runtime/timer.h"
 #include "tmac/error.h"
 
@@ -28,9 +30,10 @@ void ModelOptions::AddFlagsExceptThreads(CLI::App& command) {
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{4096}));
   command
-      .add_option("--tables", tables,
-                  "LUT tables: int8 (int8 tables from float activations, T-MAC's method) or int16 (activations "
-                  "rounded to int8 per weight group as llama.cpp does, then exact tables: twice the lookups)")
+      .add_option(
+          "--tables", tables,
+          "LUT tables: int8 (int8 tables from float activations, T-MAC's method) or int16 (activations "
+          "rounded to int8 per weight group as llama.cpp does, then exact tables: twice the lookups)")
       ->capture_default_str()
       ->check(CLI::IsMember({"int8", "int16"}));
 }
@@ -51,17 +54,18 @@ LoadedModel LoadModel(const ModelOptions& options, const GlobalOptions& global) 
   LoadOptions load;
   load.isa = SelectedIsa(global);
   load.threads = options.threads;
-  const bool tty = isatty(fileno(stderr)) != 0;
-  if (tty) {
-    load.progress = [](int64_t done, int64_t total) {
-      fmt::print(stderr, "\r\033[Kloading: {}/{} matrices", done, total);
-      std::fflush(stderr);
+  // The shared progress bar, on a terminal only: one line per matrix would flood a log.
+  std::unique_ptr<Progress> progress;
+  if (isatty(fileno(stderr)) != 0) {
+    load.progress = [&progress](int64_t, int64_t total) {
+      if (!progress) progress = std::make_unique<Progress>(static_cast<size_t>(total));
+      progress->Step("weight matrices loaded");
     };
   }
   Stopwatch watch;
   LoadedModel loaded{Model::Load(options.model_path, load), 0};
   loaded.load_seconds = watch.Seconds();
-  if (tty) fmt::print(stderr, "\r\033[K");
+  progress.reset();  // ends the bar's line
   return loaded;
 }
 

@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 #include "formats/half.h"
 #include "model/layer_weights.h"
@@ -99,11 +100,17 @@ void Context::EvalBatch(std::span<const int32_t> tokens, bool all_logits, float*
   const int64_t batch = static_cast<int64_t>(tokens.size());
   const int64_t d = c.n_embd, q_rows = c.n_head * c.head_dim, kv_rows = c.n_head_kv * c.head_dim;
 
-  // W x for every row of the batch, with BitNet b1.58's per-token int8 activations when the
-  // model asks for them.
-  const auto project = [&](const Linear& w, const float* in, float* out) {
-    if (c.int8_activations) {
-      w.ForwardInt8(QuantizeActivations(in, batch, w.cols()), out, matmul_);
+  // A projection's input, rounded to int8 per token row when the model asks for it (BitNet
+  // b1.58): once per input, however many matrices read it (q, k, v; gate, up).
+  const auto quantized = [&](const float* in, int64_t cols) -> std::optional<Int8Activations> {
+    if (!c.int8_activations) return std::nullopt;
+    return QuantizeActivations(in, batch, cols);
+  };
+  // W x for every row of the batch.
+  const auto project = [&](const Linear& w, const float* in, const std::optional<Int8Activations>& in_q,
+                           float* out) {
+    if (in_q) {
+      w.ForwardInt8(*in_q, out, matmul_);
     } else {
       w.Forward(in, batch, out, matmul_);
     }
@@ -120,27 +127,29 @@ void Context::EvalBatch(std::span<const int32_t> tokens, bool all_logits, float*
   for (int64_t layer = 0; layer < c.n_layer; ++layer) {
     const LayerWeights& l = model_.layers()[Size(layer)];
     norm_rows(x_.data(), l.attn_norm, d, h_.data());
-    project(l.wq, h_.data(), q_.data());
-    project(l.wk, h_.data(), k_.data());
-    project(l.wv, h_.data(), v_.data());
+    const std::optional<Int8Activations> attn_in = quantized(h_.data(), d);
+    project(l.wq, h_.data(), attn_in, q_.data());
+    project(l.wk, h_.data(), attn_in, k_.data());
+    project(l.wv, h_.data(), attn_in, v_.data());
     for (int64_t t = 0; t < batch; ++t) {
       rope.Apply(q_.data() + t * q_rows, c.n_head, n_past_ + t);
       rope.Apply(k_.data() + t * kv_rows, c.n_head_kv, n_past_ + t);
     }
     Attention(layer, batch);
     if (c.sub_norms) norm_rows(attn_.data(), l.attn_sub_norm, q_rows, attn_.data());
-    project(l.wo, attn_.data(), h_.data());
+    project(l.wo, attn_.data(), quantized(attn_.data(), q_rows), h_.data());
     for (int64_t i = 0; i < batch * d; ++i) x_[Size(i)] += h_[Size(i)];
 
     norm_rows(x_.data(), l.ffn_norm, d, h_.data());
-    project(l.w_gate, h_.data(), gate_.data());
-    project(l.w_up, h_.data(), up_.data());
+    const std::optional<Int8Activations> ffn_in = quantized(h_.data(), d);
+    project(l.w_gate, h_.data(), ffn_in, gate_.data());
+    project(l.w_up, h_.data(), ffn_in, up_.data());
     for (int64_t i = 0; i < batch * c.n_ff; ++i) {
       const float g = gate_[Size(i)];
       gate_[Size(i)] = (c.relu_squared ? ops::ReluSquared(g) : ops::Silu(g)) * up_[Size(i)];
     }
     if (c.sub_norms) norm_rows(gate_.data(), l.ffn_sub_norm, c.n_ff, gate_.data());
-    project(l.w_down, gate_.data(), h_.data());
+    project(l.w_down, gate_.data(), quantized(gate_.data(), c.n_ff), h_.data());
     for (int64_t i = 0; i < batch * d; ++i) x_[Size(i)] += h_[Size(i)];
   }
   n_past_ += batch;
