@@ -74,14 +74,31 @@ then
 fi
 echo "setup: Python venv ok (.venv)"
 
-# llama.cpp itself, through llama-cpp-python: the reference the conformance tests compare against.
-# Built from source with this CPU's instruction sets (a few minutes, once).
+# llama.cpp itself, through llama-cpp-python: the reference the conformance tests compare against,
+# and the engine bench/compare_llama.py races. Built from source (a few minutes, once) with every
+# instruction set this CPU has except AMX: ggml's AMX kernels crash on this project's machines
+# (ggml_backend_amx_mul_mat), and GGML_NATIVE would build them in, so that llama.cpp had to run
+# without its extra weight buffers, CPU_REPACK's fast Q4_0/Q4_K/... kernels included. -march=native
+# minus AMX keeps the rest (AVX-512 VNNI/VBMI/BF16/FP16, AVX-VNNI, GFNI) that GGML_NATIVE would use.
+# The flags are recorded next to the venv: a change rebuilds it (pip's wheel cache would not).
 LLAMA_CPP_PYTHON=0.3.36
-if [[ "$(.venv/bin/python -c 'from importlib import metadata; print(metadata.version("llama_cpp_python"))' 2>/dev/null)" != "$LLAMA_CPP_PYTHON" ]]; then
-  echo "setup: building llama-cpp-python $LLAMA_CPP_PYTHON (llama.cpp) into .venv; this takes a few minutes"
-  CMAKE_ARGS="-DGGML_NATIVE=ON" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
-    .venv/bin/python -m pip install -q --disable-pip-version-check --no-binary llama-cpp-python \
-    "llama-cpp-python==$LLAMA_CPP_PYTHON"
+if [[ "$(uname -m)" == x86_64 ]]; then
+  NO_AMX="-march=native -mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+  LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DCMAKE_C_FLAGS='$NO_AMX' -DCMAKE_CXX_FLAGS='$NO_AMX'"
+else
+  LLAMA_CMAKE_ARGS="-DGGML_NATIVE=ON"
+fi
+LLAMA_STAMP=.venv/llama_cpp_python.cmake_args  # bench/compare_llama.py quotes it
+installed_llama="$(.venv/bin/python -c 'from importlib import metadata; print(metadata.version("llama_cpp_python"))' 2>/dev/null || true)"
+if [[ "$installed_llama" != "$LLAMA_CPP_PYTHON" || "$(cat "$LLAMA_STAMP" 2>/dev/null)" != "$LLAMA_CMAKE_ARGS" ]]; then
+  echo "setup: building llama-cpp-python $LLAMA_CPP_PYTHON (llama.cpp) into .venv with $LLAMA_CMAKE_ARGS; this takes a few minutes"
+  rm -f "$LLAMA_STAMP"
+  reinstall=()
+  [[ "$installed_llama" == "$LLAMA_CPP_PYTHON" ]] && reinstall=(--force-reinstall --no-deps)
+  CMAKE_ARGS="$LLAMA_CMAKE_ARGS" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
+    .venv/bin/python -m pip install -q --disable-pip-version-check --no-cache-dir --no-binary llama-cpp-python \
+    "${reinstall[@]}" "llama-cpp-python==$LLAMA_CPP_PYTHON"
+  echo "$LLAMA_CMAKE_ARGS" > "$LLAMA_STAMP"
 fi
 echo "setup: llama-cpp-python ok"
 

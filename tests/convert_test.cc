@@ -2,6 +2,8 @@
 // written and read back is the same matrix, and converting a real model keeps everything but the
 // matmul weights, which become tmac tensors whose products match the requantized weights.
 #include <gtest/gtest.h>
+
+#include <algorithm>
 #include <sys/wait.h>
 
 #include <cstdint>
@@ -48,23 +50,29 @@ TEST(LutGguf, LutTensorRoundTrips) {
   layout.scale_type = ScaleType::kF32;
   layout.tile_rows = 128;
   const LutMatrix packed2 = LutMatrix::Pack(q2, layout);
+  QuantMatrix q3 = testing::RandomQuantMatrix(64, 128, 4, 32, /*symmetric=*/false, 9);
+  std::fill(q3.zeros.begin(), q3.zeros.end(), 8.f);  // Q4_0's zero point: bias terms not stored
+  const LutMatrix packed3 = LutMatrix::Pack(q3, DefaultLutLayout(4, 32, Isa::kScalar));
+  ASSERT_EQ(packed3.bias().form, BiasForm::kPerScale);
 
   GgufWriter writer;
   writer.Add(std::string(kTmacFormatVersionKey), kTmacFormatVersion);
   AddLutTensor(writer, "a.weight", packed);
   AddLutTensor(writer, "b.weight", packed2);
+  AddLutTensor(writer, "c.weight", packed3);
   writer.Write(dir / "m.gguf");
 
   const GgufFile file = GgufFile::Open(dir / "m.gguf");
-  for (const auto* original : {&packed, &packed2}) {
-    const GgufTensor& t = file.GetTensor(original == &packed ? "a.weight" : "b.weight");
+  for (const auto* original : {&packed, &packed2, &packed3}) {
+    const GgufTensor& t =
+        file.GetTensor(original == &packed ? "a.weight" : original == &packed2 ? "b.weight" : "c.weight");
     EXPECT_EQ(t.type, kLutGgufType);
     EXPECT_EQ(t.shape, (std::vector<int64_t>{original->bytes()}));
     EXPECT_EQ(PackedLogicalShape(file, t), (std::vector<int64_t>{original->cols(), original->rows()}));
     const LutMatrix back = ReadLutTensor(file, t);
     EXPECT_EQ(back.rows(), original->rows());
     EXPECT_EQ(back.cols(), original->cols());
-    EXPECT_EQ(back.has_bias(), original->has_bias());
+    EXPECT_EQ(back.bias(), original->bias());
     EXPECT_EQ(back.layout().scale_type, original->layout().scale_type);
     EXPECT_EQ(back.layout().tile_rows, original->layout().tile_rows);
     ASSERT_EQ(back.bytes(), original->bytes());
@@ -102,11 +110,15 @@ TEST(LutGguf, FromBytesChecksTheSize) {
   const QuantMatrix q = testing::RandomQuantMatrix(64, 64, 2, 32, false, 1);
   const LutMatrix packed = LutMatrix::Pack(q, DefaultLutLayout(2, 32, Isa::kScalar));
   std::vector<uint8_t> bytes(packed.data(), packed.data() + packed.bytes());
-  EXPECT_NO_THROW(LutMatrix::FromBytes(64, 64, packed.layout(), true, bytes));
-  EXPECT_THROW(LutMatrix::FromBytes(64, 64, packed.layout(), false, bytes), Error);
+  const LutBias stored{BiasForm::kStored};
+  EXPECT_NO_THROW(LutMatrix::FromBytes(64, 64, packed.layout(), stored, bytes));
+  EXPECT_NO_THROW(LutMatrix::FromBytes(64, 64, packed.layout(), {BiasForm::kMin}, bytes));
+  EXPECT_THROW(LutMatrix::FromBytes(64, 64, packed.layout(), {BiasForm::kPerScale, -0.5f}, bytes), Error);
+  EXPECT_THROW(LutMatrix::FromBytes(64, 64, packed.layout(), {BiasForm::kStored, -0.5f}, bytes), Error);
+  EXPECT_THROW(LutMatrix::FromBytes(64, 64, packed.layout(), {BiasForm::kPerScale, 0.f}, bytes), Error);
   bytes.pop_back();
-  EXPECT_THROW(LutMatrix::FromBytes(64, 64, packed.layout(), true, bytes), Error);
-  EXPECT_THROW(LutMatrix::FromBytes(64, 48, packed.layout(), true, bytes), Error);
+  EXPECT_THROW(LutMatrix::FromBytes(64, 64, packed.layout(), stored, bytes), Error);
+  EXPECT_THROW(LutMatrix::FromBytes(64, 48, packed.layout(), stored, bytes), Error);
   EXPECT_THROW(Tl2Matrix::FromBytes(64, 64, 16, {}, bytes), Error);
 }
 

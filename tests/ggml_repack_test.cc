@@ -157,11 +157,13 @@ TEST_P(GgmlRepackTest, F16ScalesOnlyWhereTheyAreExact) {
     }
   }
   const QuantMatrix w = RepackGgml(c.type, normal.data(), kRows, kCols);
-  const bool f16_types =
-      c.type == GgmlType::kQ4_0 || c.type == GgmlType::kTQ1_0 || c.type == GgmlType::kTQ2_0;
+  // f16 scales with zero points whose bias terms s * (mid - z) are f16 values too, or f16 scales
+  // and mins (Q4_1, whose min is stored); the K-quants' d * sc products need f32.
+  const bool zero_points = c.type == GgmlType::kQ4_0 || c.type == GgmlType::kTQ1_0 || c.type == GgmlType::kTQ2_0;
+  const bool f16_types = zero_points || c.type == GgmlType::kQ4_1;
   const ScaleType narrow = LosslessScaleType(w);
   EXPECT_EQ(narrow, f16_types ? ScaleType::kF16 : ScaleType::kF32) << GgmlTypeName(c.type);
-  if (f16_types) {
+  if (zero_points) {
     EXPECT_EQ(LosslessScaleType(w_), ScaleType::kF32) << "subnormal scales, halved, need f32";
   }
   const LutMatrix wide = LutMatrix::Pack(w, {c.bits, c.group, 64, ScaleType::kF32, IndexOrder::kChunkPairs});

@@ -172,26 +172,56 @@ TEST(LutMatmul, TernaryWithInt8ActivationsIsExact) {
   }
 }
 
-// llama.cpp's scale-and-min blocks: w = s * q - min, the bias stored as s * mid - min.
+// A zero point shared by every group (Q4_0's 8) keeps no bias terms: the kernels derive them from
+// the scales, and the result is the reference's bit for bit, with f16 and f32 scales.
+TEST(LutMatmul, UniformZeroPointIsExactWithInt8Activations) {
+  for (int bits = 1; bits <= 4; ++bits) {
+    QuantMatrix w = testing::RandomQuantMatrix(75, 3 * 64, bits, 64, /*symmetric=*/false, 31);
+    std::fill(w.zeros.begin(), w.zeros.end(), static_cast<float>(1 << (bits - 1)));
+    const auto x = testing::RandomVector(2 * w.cols, 6);
+    const Int8Activations xq = QuantizeActivations(x.data(), 2, w.cols);
+    for (ScaleType type : {ScaleType::kF16, ScaleType::kF32}) {
+      const std::vector<float> expected = testing::ReferenceMatmulInt8(w, xq, type);
+      for (IndexOrder order : {IndexOrder::kChunkPairs, IndexOrder::kChunkQuads}) {
+        const LutMatrix packed = LutMatrix::Pack(w, {bits, 64, 64, type, order});
+        ASSERT_EQ(packed.bias().form, BiasForm::kPerScale);
+        for (Isa isa : SupportedIsas()) {
+          if (!IsaReadsOrder(isa, order)) continue;
+          std::vector<float> y(expected.size());
+          LutMatmulInt8(packed, xq, y.data(), {TableMode::kInt8, isa, nullptr});
+          EXPECT_EQ(y, expected) << IsaName(isa) << " bits " << bits;
+        }
+      }
+    }
+  }
+}
+
+// llama.cpp's scale-and-min blocks: w = s * q - min, the min stored and the bias computed as
+// s * mid - min. With f32 storage, and with f16 where scales and mins are f16 values (Q4_1).
 TEST(LutMatmul, MinFormIsExactWithInt8Activations) {
   for (int bits = 1; bits <= 4; ++bits) {
-    const QuantMatrix w = testing::ToMinForm(testing::RandomQuantMatrix(70, 2 * 64, bits, 64, false, 21));
+    QuantMatrix w = testing::ToMinForm(testing::RandomQuantMatrix(70, 2 * 64, bits, 64, false, 21));
     ASSERT_TRUE(w.zeros.empty());
     const auto x = testing::RandomVector(w.cols, 22);
     const Int8Activations xq = QuantizeActivations(x.data(), 1, w.cols);
-    const std::vector<float> expected = testing::ReferenceMatmulInt8(w, xq, ScaleType::kF32);
-    const LutMatrix packed = LutMatrix::Pack(w, DefaultLutLayout(bits, 64, Isa::kScalar));
-    for (Isa isa : SupportedIsas()) {
-      std::vector<float> y(expected.size());
-      LutMatmulInt8(LutMatrix::Pack(w, [&] {
-                      LutLayout l = DefaultLutLayout(bits, 64, isa);
-                      l.scale_type = ScaleType::kF32;
-                      return l;
-                    }()),
-                    xq, y.data(), {TableMode::kInt8, isa, nullptr});
-      EXPECT_EQ(y, expected) << IsaName(isa) << " bits " << bits;
+    for (ScaleType type : {ScaleType::kF32, ScaleType::kF16}) {
+      if (type == ScaleType::kF16) {
+        for (float& s : w.scales) s = testing::Stored(s, ScaleType::kF16);
+        for (float& m : w.mins) m = testing::Stored(m, ScaleType::kF16);
+        ASSERT_EQ(LosslessScaleType(w), ScaleType::kF16);
+      }
+      const std::vector<float> expected = testing::ReferenceMatmulInt8(w, xq, type);
+      for (Isa isa : SupportedIsas()) {
+        LutLayout layout = DefaultLutLayout(bits, 64, isa);
+        layout.scale_type = type;
+        const LutMatrix packed = LutMatrix::Pack(w, layout);
+        EXPECT_EQ(packed.bias().form, BiasForm::kMin);
+        EXPECT_EQ(packed.Unpack().mins, w.mins);
+        std::vector<float> y(expected.size());
+        LutMatmulInt8(packed, xq, y.data(), {TableMode::kInt8, isa, nullptr});
+        EXPECT_EQ(y, expected) << IsaName(isa) << " bits " << bits;
+      }
     }
-    EXPECT_TRUE(packed.has_bias());
   }
 }
 

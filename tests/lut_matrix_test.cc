@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <ostream>
 #include <string>
 
@@ -114,6 +115,26 @@ TEST(LutMatrix, DefaultLayoutFitsTheIsa) {
     EXPECT_TRUE(IsaReadsOrder(isa, layout.order)) << IsaName(isa);
   }
   EXPECT_EQ(DefaultLutLayout(2, 32, Isa::kScalar).order, IndexOrder::kChunkPairs);
+}
+
+// Q4_0's form: every group has zero point 8. The bias terms s * (7.5 - 8) follow from the scales,
+// so none are stored and the matrix takes a symmetric one's bytes.
+TEST(LutMatrix, UniformZeroPointStoresNoBiasTerms) {
+  for (int bits = 1; bits <= 4; ++bits) {
+    QuantMatrix w = testing::RandomQuantMatrix(70, 128, bits, 32, /*symmetric=*/false, 9);
+    const float z = static_cast<float>(1 << (bits - 1));
+    std::fill(w.zeros.begin(), w.zeros.end(), z);
+    const LutLayout layout = DefaultLutLayout(bits, 32, Isa::kScalar);
+    const LutMatrix packed = LutMatrix::Pack(w, layout);
+    EXPECT_EQ(packed.bias(), (LutBias{BiasForm::kPerScale, 0.5f * static_cast<float>((1 << bits) - 1) - z}));
+    EXPECT_EQ(packed.bytes(), LutMatrix::Pack(testing::RandomQuantMatrix(70, 128, bits, 32, true, 9), layout).bytes());
+    const QuantMatrix back = packed.Unpack();
+    EXPECT_EQ(back.codes, w.codes);
+    EXPECT_EQ(back.zeros, w.zeros);
+
+    w.zeros[5] = z - 1.f;  // one group off: the bias terms are stored again
+    EXPECT_EQ(LutMatrix::Pack(w, layout).bias().form, BiasForm::kStored) << bits << " bits";
+  }
 }
 
 TEST(LutMatrix, RejectsLayoutsThatDoNotFit) {

@@ -123,9 +123,10 @@ inline std::vector<float> ReferenceMatmulInt8(const QuantMatrix& w, const Int8Ac
         float term = static_cast<float>(dot) * (0.5f * xs) * s;
         if (!w.symmetric()) {
           const float mid = 0.5f * static_cast<float>(levels);
-          const float bias = Stored(w.mins.empty() ? w.scale(m, g) * (mid - w.zero(m, g))
-                                                   : w.scale(m, g) * mid - w.mins[static_cast<size_t>(m * groups + g)],
-                                    type);
+          // Zero points: the term s * (mid - z) is what is stored. Mins: the min is, and the
+          // term is computed from the stored scale and min.
+          const float bias = w.mins.empty() ? Stored(w.scale(m, g) * (mid - w.zero(m, g)), type)
+                                            : s * mid - Stored(w.mins[static_cast<size_t>(m * groups + g)], type);
           term = term + bias * (xs * static_cast<float>(sum));
         }
         acc = acc + term;

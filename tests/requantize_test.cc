@@ -10,6 +10,7 @@
 
 #include "reference.h"
 #include "tmac/error.h"
+#include "tmac/thread_pool.h"
 
 namespace tmac {
 namespace {
@@ -104,6 +105,20 @@ TEST(Requantize, RtnMatchesThePerElementReference) {
     EXPECT_EQ(q.scales, ref.scales);
     EXPECT_EQ(q.zeros, ref.zeros);
     EXPECT_EQ(q.symmetric(), c.symmetric);
+  }
+}
+
+// Groups are quantized independently, so splitting them over threads changes no bit.
+TEST(Requantize, ThreadsChangeNothing) {
+  ThreadPool pool(3);
+  const std::vector<float> w = GaussianWeights(kRows * kCols, 77);
+  for (const Config& c : AllConfigs()) {
+    SCOPED_TRACE(Name(c));
+    const QuantMatrix one = QuantizeMse(w.data(), kRows, kCols, c.bits, c.group, c.symmetric);
+    const QuantMatrix three = QuantizeMse(w.data(), kRows, kCols, c.bits, c.group, c.symmetric, &pool);
+    EXPECT_EQ(three.codes, one.codes);
+    EXPECT_EQ(three.scales, one.scales);
+    EXPECT_EQ(three.zeros, one.zeros);
   }
 }
 
@@ -240,11 +255,11 @@ TEST(Requantize, RejectsWhatNoQuantMatrixHolds) {
     }
   };
   for (auto quantize : {QuantizeRtn, QuantizeMse}) {
-    expect_error([&] { return quantize(w.data(), 2, 128, 5, 32, false); }, "bit width");
-    expect_error([&] { return quantize(w.data(), 2, 128, 0, 32, true); }, "bit width");
-    expect_error([&] { return quantize(w.data(), 2, 96, 2, 48, false); }, "group size");
-    expect_error([&] { return quantize(w.data(), 2, 96, 2, 64, false); }, "not a multiple");
-    expect_error([&] { return quantize(w.data(), 0, 128, 2, 32, false); }, "empty");
+    expect_error([&] { return quantize(w.data(), 2, 128, 5, 32, false, nullptr); }, "bit width");
+    expect_error([&] { return quantize(w.data(), 2, 128, 0, 32, true, nullptr); }, "bit width");
+    expect_error([&] { return quantize(w.data(), 2, 96, 2, 48, false, nullptr); }, "group size");
+    expect_error([&] { return quantize(w.data(), 2, 96, 2, 64, false, nullptr); }, "not a multiple");
+    expect_error([&] { return quantize(w.data(), 0, 128, 2, 32, false, nullptr); }, "empty");
   }
   expect_error([&] { return QuantizeTernaryAbsmean(w.data(), 2, 96, 48); }, "group size");
   expect_error([&] { return QuantizeTernaryAbsmean(w.data(), 2, 96, 64); }, "not a multiple");

@@ -111,6 +111,38 @@ TEST_P(Tl2MatmulTest, Int8ActivationsAreExact) {
   }
 }
 
+// TableMode::kInt16 rounds each group of activations to int8 on its own scale (absmax / 127),
+// then sums exactly: the reference does the same in the kernels' float order.
+TEST_P(Tl2MatmulTest, Int16TablesAreExactOnGroupRoundedActivations) {
+  const Case c = GetParam();
+  std::vector<float> expected(static_cast<size_t>(c.batch * c.rows));
+  for (int64_t n = 0; n < c.batch; ++n) {
+    const float* x = x_.data() + n * source_.cols;
+    for (int64_t m = 0; m < c.rows; ++m) {
+      float acc = 0.f;
+      for (int64_t g = 0; g < source_.groups_per_row(); ++g) {
+        float absmax = 0.f;
+        for (int64_t k = g * c.group; k < (g + 1) * c.group; ++k) absmax = std::max(absmax, std::fabs(x[k]));
+        const float xs = absmax / 127.f;
+        int64_t dot = 0;
+        for (int64_t k = g * c.group; k < (g + 1) * c.group; ++k)
+          dot += (source_.code(m, k) - 1) * static_cast<int64_t>(std::round(x[k] / xs));
+        acc = acc + static_cast<float>(dot) * xs * stored_.scale(m, g);
+      }
+      expected[static_cast<size_t>(n * c.rows + m)] = acc;
+    }
+  }
+  ThreadPool two(2);
+  for (Isa isa : SupportedIsas()) {
+    for (ThreadPool* pool : {static_cast<ThreadPool*>(nullptr), &two}) {
+      std::vector<float> y(expected.size(), -1.f);
+      Tl2Matmul(packed_, x_.data(), c.batch, y.data(), {TableMode::kInt16, isa, pool});
+      for (size_t i = 0; i < y.size(); ++i)
+        ASSERT_NEAR(y[i], expected[i], 1e-5f * (1.f + std::fabs(expected[i]))) << IsaName(isa) << " output " << i;
+    }
+  }
+}
+
 std::vector<Case> Cases() {
   std::vector<Case> cases;
   for (int group : {32, 64, 128, 256}) {

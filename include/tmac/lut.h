@@ -41,6 +41,18 @@ struct LutLayout {
   IndexOrder order = IndexOrder::kChunkPairs;
 };
 
+// Run-time parameters of the kernels for one packed matrix. They decide how fast a product runs,
+// never a bit of its result (each output is summed by one thread in one order whatever they
+// are), so `tmac tune` may pick them per machine (docs/kernels.md, "Tuning").
+struct KernelTuning {
+  int prefetch_bytes = 2048;  // distance ahead of each weight load that is prefetched; 0: none ahead
+  int tiles_per_item = 0;     // 0: thread i runs the i-th contiguous part of the tiles; n > 0: threads
+                              // take chunks of n tiles round-robin
+  bool operator==(const KernelTuning&) const = default;
+};
+// What LutMatrix runs with until told otherwise.
+inline constexpr KernelTuning kDefaultLutTuning{2048, 0};
+
 // The layout the kernels of `isa` run fastest on, for b-bit weights in groups of `group`.
 LutLayout DefaultLutLayout(int bits, int group, Isa isa = DefaultIsa());
 // Whether the kernels of `isa` can read `order`.
@@ -56,9 +68,28 @@ enum class TableMode {
               // tables: llama.cpp's accuracy, twice kInt8's lookups
 };
 
-// The narrower ScaleType that holds w's scales and bias terms exactly: kF16 when every one is an
-// f16 value (Q4_0 and TQ1_0/TQ2_0 repacks: llama.cpp's f16 scales), else kF32.
+// The narrower ScaleType that holds w's scales and bias terms (or mins) exactly: kF16 when every
+// one is an f16 value (Q4_0, Q4_1 and TQ1_0/TQ2_0 repacks: llama.cpp's f16 scales), else kF32.
 ScaleType LosslessScaleType(const QuantMatrix& w);
+
+// How a packed matrix keeps its groups' bias terms s * (mid - z), mid = (2^b - 1) / 2
+// (docs/kernels.md). What is stored sits after each block's scales, in the scale type. Each form
+// gives the kernels the same float bias Pack computes, so the form never changes a result.
+enum class BiasForm {
+  kNone,      // symmetric weights: no bias term
+  kStored,    // the term itself, per row and group
+  kPerScale,  // every group has the same zero point z (Q4_0's 8): nothing stored, the term is
+              // s * per_scale with per_scale = mid - z, so the matrix reads a symmetric one's bytes
+  kMin,       // scale-and-min groups (w = s * q - min: llama.cpp's Q4_1 and K-quants): the min is
+              // stored and the term is s * mid - min, so f16 scales and mins fit f16 storage
+};
+struct LutBias {
+  BiasForm form = BiasForm::kNone;
+  float per_scale = 0.f;  // kPerScale only
+  // Whether each block stores a value per row for the bias (the term, or the min).
+  bool stored() const { return form == BiasForm::kStored || form == BiasForm::kMin; }
+  bool operator==(const LutBias&) const = default;
+};
 
 // A b-bit matrix in the LUT layout. Movable, not copyable; the storage is 64-byte aligned.
 class LutMatrix {
@@ -76,24 +107,28 @@ class LutMatrix {
   // A deep copy (benchmarks rotate over many copies to stream from DRAM).
   LutMatrix Clone() const;
   // A rows x cols matrix whose packed bytes are a copy of `bytes`, as data() returns them for a
-  // matrix packed with `layout` (with zero terms when has_bias). Throws tmac::Error for an
-  // unsupported layout, cols not a multiple of the group, or a byte count other than the layout's.
-  static LutMatrix FromBytes(int64_t rows, int64_t cols, const LutLayout& layout, bool has_bias,
+  // matrix packed with `layout` and `bias`. Throws tmac::Error for an unsupported layout, cols not
+  // a multiple of the group, a non-finite bias, or a byte count other than the layout's.
+  static LutMatrix FromBytes(int64_t rows, int64_t cols, const LutLayout& layout, const LutBias& bias,
                              std::span<const uint8_t> bytes);
 
   int64_t rows() const { return rows_; }
   int64_t cols() const { return cols_; }
   const LutLayout& layout() const { return layout_; }
-  bool has_bias() const { return has_bias_; }
+  const LutBias& bias() const { return bias_; }
   int64_t tiles() const;
   // Bytes one product reads: indices, scales and zero terms.
   int64_t bytes() const { return bytes_; }
   const uint8_t* data() const { return data_; }
+  // How the kernels run on this matrix (kDefaultLutTuning unless set; Clone copies it).
+  const KernelTuning& tuning() const { return tuning_; }
+  void set_tuning(const KernelTuning& tuning);
 
  private:
   int64_t rows_ = 0, cols_ = 0;
   LutLayout layout_;
-  bool has_bias_ = false;
+  KernelTuning tuning_ = kDefaultLutTuning;
+  LutBias bias_;
   int64_t bytes_ = 0;
   std::unique_ptr<uint8_t, void (*)(void*)> storage_;
   const uint8_t* data_ = nullptr;

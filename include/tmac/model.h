@@ -51,11 +51,16 @@ struct ModelConfig {
   static ModelConfig FromGguf(const GgufFile& file);
 };
 
+class TuneTable;
+
 struct LoadOptions {
   Isa isa = DefaultIsa();
   int threads = 1;  // threads that repack weights at load
   // Called after each weight matrix is ready, with (done, total); e.g. a progress bar.
   std::function<void(int64_t done, int64_t total)> progress;
+  // Kernel configurations `tmac tune` chose (include/tmac/tune.h), looked up for `threads`
+  // threads; nullptr or no entry: the defaults.
+  const TuneTable* tuning = nullptr;
 };
 
 class Linear;

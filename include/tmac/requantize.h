@@ -10,15 +10,20 @@
 
 namespace tmac {
 
+class ThreadPool;
+
 // Round to nearest on each group's range. Asymmetric: the grid spans [min, max] with a float zero
 // point, scale = (max - min) / (2^bits - 1), zero = -min / scale. Symmetric (zeros empty): the
-// grid spans [-max|w|, max|w|] around the fixed zero (2^bits - 1) / 2.
-QuantMatrix QuantizeRtn(const float* w, int64_t rows, int64_t cols, int bits, int group, bool symmetric);
+// grid spans [-max|w|, max|w|] around the fixed zero (2^bits - 1) / 2. With a pool, the groups are
+// split over its threads (the result is the same).
+QuantMatrix QuantizeRtn(const float* w, int64_t rows, int64_t cols, int bits, int group, bool symmetric,
+                        ThreadPool* pool = nullptr);
 
 // Like QuantizeRtn, but each group's range is shrunk by the factor (1.0, 0.98, ..., 0.6) whose
 // grid gives the least squared error of the dequantized group: clipping a few outliers buys a
 // finer step for the rest. Factor 1.0 is RTN itself and wins ties, so no group is ever worse.
-QuantMatrix QuantizeMse(const float* w, int64_t rows, int64_t cols, int bits, int group, bool symmetric);
+QuantMatrix QuantizeMse(const float* w, int64_t rows, int64_t cols, int bits, int group, bool symmetric,
+                        ThreadPool* pool = nullptr);
 
 // BitNet b1.58's absmean recipe: one scale s = mean(|w|) for the whole tensor (at least 1e-5),
 // weights round(w / s) clamped to {-1, 0, 1}. `group` only sets the layout (s repeats per group).

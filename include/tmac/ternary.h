@@ -36,6 +36,10 @@ struct Tl2Layout {
   int tile_rows = 64;  // rows interleaved in one tile: 64 or 128
 };
 
+// What Tl2Matrix runs with until told otherwise (KernelTuning, include/tmac/lut.h). Measured
+// streaming 3200 x 8640 from DRAM: a 1.5 KiB prefetch distance beat 1 and 2 KiB by up to 10%.
+inline constexpr KernelTuning kDefaultTl2Tuning{1536, 0};
+
 // A ternary matrix in the TL2 layout. Movable, not copyable; the storage is 64-byte aligned.
 class Tl2Matrix {
  public:
@@ -65,19 +69,24 @@ class Tl2Matrix {
   // Bytes one product reads: indices, signs and scales.
   int64_t bytes() const { return bytes_; }
   const uint8_t* data() const { return data_; }
+  // How the kernels run on this matrix (kDefaultTl2Tuning unless set; Clone copies it).
+  const KernelTuning& tuning() const { return tuning_; }
+  void set_tuning(const KernelTuning& tuning);
 
  private:
   int64_t rows_ = 0, cols_ = 0;
   int group_ = 0;
   Tl2Layout layout_;
+  KernelTuning tuning_ = kDefaultTl2Tuning;
   int64_t bytes_ = 0;
   std::unique_ptr<uint8_t, void (*)(void*)> storage_;
   const uint8_t* data_ = nullptr;
 };
 
 // y[n][m] = sum_k W[m][k] * x[n][k] for n in [0, batch), x batch x K and y batch x M, both
-// row-major. Tables are int8 with one scale per group (TableMode::kInt8; kInt8Fast is rejected),
-// so the result is within a bound of the exact product (docs/kernels.md).
+// row-major. TableMode::kInt8: int8 tables with one scale per group, so the result is within a
+// bound of the exact product (docs/kernels.md). kInt16: the activations rounded to int8 per group,
+// then exact tables, as LutMatmul does. kInt8Fast is rejected.
 void Tl2Matmul(const Tl2Matrix& w, const float* x, int64_t batch, float* y,
                const MatmulOptions& options = {});
 

@@ -45,4 +45,7 @@ void RegisterPerplexity(CLI::App& app, const GlobalOptions& global);
 // `tmac tokenize -m MODEL (-p TEXT ... | -f FILE)`, added at the top level.
 void RegisterTokenize(CLI::App& app);
 
+// `tmac tune -m MODEL`, added at the top level.
+void RegisterTune(CLI::App& app, const GlobalOptions& global);
+
 }  // namespace tmac::cli

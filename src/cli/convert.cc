@@ -13,6 +13,7 @@
 #include <fmt/core.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <deque>
@@ -21,6 +22,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cli/commands.h"
@@ -34,6 +36,7 @@
 #include "tmac/quant.h"
 #include "tmac/requantize.h"
 #include "tmac/ternary.h"
+#include "tmac/thread_pool.h"
 
 namespace tmac::cli {
 
@@ -44,6 +47,7 @@ struct ConvertOptions {
   std::string bits;
   int group = 128;
   std::string ternary_pack = "2";
+  int threads = 0;  // 0: one per CPU
   bool force = false;
 };
 
@@ -116,6 +120,7 @@ void Convert(const ConvertOptions& o) {
 
   std::deque<LutMatrix> luts;  // packed bytes the writer points at, alive until Write
   std::deque<Tl2Matrix> tl2s;
+  ThreadPool pool(o.threads > 0 ? o.threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency())));
   Progress progress(in.tensors().size());
   size_t converted = 0, repacked = 0, kept = 0;
   uint64_t bytes_in = 0, bytes_out = 0;
@@ -161,7 +166,7 @@ void Convert(const ConvertOptions& o) {
       const int64_t row_bytes = GgmlRowBytes(t.type, k);
       for (int64_t r = 0; r < m; ++r) DecodeRow(t.type, t.data.data() + r * row_bytes, k, w.data() + r * k);
       q = bits == 0 ? QuantizeTernaryAbsmean(w.data(), m, k, group)
-                    : QuantizeMse(w.data(), m, k, bits, group, /*symmetric=*/false);
+                    : QuantizeMse(w.data(), m, k, bits, group, /*symmetric=*/false, &pool);
     }
     const std::string what = lossless ? "repacked" : "requantized";
     uint64_t packed_bytes = 0;
@@ -209,6 +214,8 @@ void RegisterConvert(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--ternary-pack", o->ternary_pack, "With --bits t: 2 (LUT layout) or 1.67 (TL2 layout)")
       ->capture_default_str();
+  cmd->add_option("-t,--threads", o->threads, "Threads requantizing (default: one per CPU)")
+      ->check(CLI::Range(1, 1024));
   cmd->add_flag("--force", o->force, "Overwrite OUT if it exists");
   cmd->callback([o] { Convert(*o); });
 }

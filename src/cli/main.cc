@@ -71,6 +71,7 @@ int main(int argc, char** argv) {
   tmac::cli::RegisterConvert(app);
   tmac::cli::RegisterSynth(app);
   tmac::cli::RegisterTokenize(app);
+  tmac::cli::RegisterTune(app, global);
   tmac::cli::RegisterRun(app, global);
   tmac::cli::RegisterPerplexity(app, global);
 

@@ -7,7 +7,9 @@
 #include <filesystem>
 #include <memory>
 
+#include "cli/machine_info.h"
 #include "cli/progress.h"
+#include "cli/tune_cache.h"
 #include "runtime/timer.h"
 #include "tmac/error.h"
 
@@ -54,6 +56,9 @@ LoadedModel LoadModel(const ModelOptions& options, const GlobalOptions& global) 
   LoadOptions load;
   load.isa = SelectedIsa(global);
   load.threads = options.threads;
+  // `tmac tune`'s results for this machine, when it ran; a bad file costs one warning line.
+  const TuneTable tuning = ReadMachineTuneCache();
+  load.tuning = &tuning;
   // The shared progress bar, on a terminal only: one line per matrix would flood a log.
   std::unique_ptr<Progress> progress;
   if (isatty(fileno(stderr)) != 0) {
@@ -67,6 +72,15 @@ LoadedModel LoadModel(const ModelOptions& options, const GlobalOptions& global) 
   loaded.load_seconds = watch.Seconds();
   progress.reset();  // ends the bar's line
   return loaded;
+}
+
+TuneTable ReadMachineTuneCache() {
+  const std::optional<std::filesystem::path> path = TuneCachePath(CpuModel(), DefaultIsa());
+  if (!path) return {};
+  std::string warning;
+  TuneTable table = ReadTuneCache(*path, &warning);
+  if (!warning.empty()) fmt::print(stderr, "tmac: warning: {}\n", warning);
+  return table;
 }
 
 int64_t PeakRssBytes() {

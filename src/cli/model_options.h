@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "tmac/context.h"
 #include "tmac/model.h"
+#include "tmac/tune.h"
 
 namespace CLI {
 class App;
@@ -38,6 +39,10 @@ struct LoadedModel {
 
 // Loads the model (repacking on options.threads threads, with a progress line on stderr).
 LoadedModel LoadModel(const ModelOptions& options, const GlobalOptions& global);
+
+// The tuning cache of this machine (cli/tune_cache.h): empty when there is none, it is off
+// (TMAC_TUNE_CACHE=off), or it is unusable, which prints one warning line on stderr.
+TuneTable ReadMachineTuneCache();
 
 // The process's peak resident set size in bytes.
 int64_t PeakRssBytes();

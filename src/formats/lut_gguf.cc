@@ -54,7 +54,9 @@ void AddLutTensor(GgufWriter& writer, const std::string& name, const LutMatrix& 
   writer.Add(TmacTensorKey(name, "tile_rows"), uint32_t(l.tile_rows));
   writer.Add(TmacTensorKey(name, "scale_type"), std::string(ScaleTypeName(l.scale_type)));
   writer.Add(TmacTensorKey(name, "index_order"), std::string(OrderName(l.order)));
-  writer.Add(TmacTensorKey(name, "has_bias"), w.has_bias());
+  writer.Add(TmacTensorKey(name, "has_bias"), w.bias().stored());
+  if (w.bias().form == BiasForm::kMin) writer.Add(TmacTensorKey(name, "bias_is_min"), true);
+  if (w.bias().form == BiasForm::kPerScale) writer.Add(TmacTensorKey(name, "bias_per_scale"), w.bias().per_scale);
   writer.AddTensor(name, {w.bytes()}, kLutGgufType, std::span<const uint8_t>(w.data(), size_t(w.bytes())));
 }
 
@@ -99,8 +101,17 @@ LutMatrix ReadLutTensor(const GgufFile& file, const GgufTensor& tensor) {
     const std::string& order = file.GetString(TmacTensorKey(tensor.name, "index_order"));
     Require(order == "chunk_pairs" || order == "chunk_quads", "unknown index_order " + order);
     layout.order = order == "chunk_pairs" ? IndexOrder::kChunkPairs : IndexOrder::kChunkQuads;
-    const bool has_bias = file.Get<bool>(TmacTensorKey(tensor.name, "has_bias"));
-    return LutMatrix::FromBytes(rows, cols, layout, has_bias, tensor.data);
+    LutBias bias;
+    const bool* is_min = file.Find<bool>(TmacTensorKey(tensor.name, "bias_is_min"));
+    const float* per_scale = file.Find<float>(TmacTensorKey(tensor.name, "bias_per_scale"));
+    if (file.Get<bool>(TmacTensorKey(tensor.name, "has_bias"))) {
+      Require(per_scale == nullptr, "bias_per_scale is for matrices without stored bias terms");
+      bias.form = is_min != nullptr && *is_min ? BiasForm::kMin : BiasForm::kStored;
+    } else if (per_scale != nullptr) {
+      Require(is_min == nullptr || !*is_min, "bias_is_min needs has_bias");
+      bias = {BiasForm::kPerScale, *per_scale};
+    }
+    return LutMatrix::FromBytes(rows, cols, layout, bias, tensor.data);
   });
 }
 

@@ -1,5 +1,7 @@
 // Packing a QuantMatrix into the LUT layout, and back. docs/kernels.md draws the layout;
 // kernels/lut_kernel-inl.h is the reader.
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <string>
 
@@ -8,6 +10,7 @@
 #include "kernels/lut_kernels.h"
 #include "runtime/aligned_buffer.h"
 #include "tmac/error.h"
+#include "tmac/tune.h"
 #include "tmac/lut.h"
 
 namespace tmac {
@@ -63,6 +66,22 @@ float Bias(const QuantMatrix& w, float mid, int64_t m, int64_t g) {
                         : s * mid - w.mins[static_cast<size_t>(m * w.groups_per_row() + g)];
 }
 
+// How Pack keeps w's bias terms: the fewest bytes that hold them exactly.
+LutBias BiasOf(const QuantMatrix& w) {
+  if (w.symmetric()) return {};
+  if (!w.mins.empty()) return {BiasForm::kMin};
+  if (std::all_of(w.zeros.begin(), w.zeros.end(), [&](float z) { return z == w.zeros[0]; })) {
+    const float per_scale = Midpoint(w.bits) - w.zeros[0];
+    return per_scale == 0.f ? LutBias{} : LutBias{BiasForm::kPerScale, per_scale};
+  }
+  return {BiasForm::kStored};
+}
+
+// The value a block stores for the bias of group g of row m (LutBias::stored()).
+float StoredBias(const QuantMatrix& w, const LutBias& bias, float mid, int64_t m, int64_t g) {
+  return bias.form == BiasForm::kMin ? w.mins[static_cast<size_t>(m * w.groups_per_row() + g)] : Bias(w, mid, m, g);
+}
+
 // The layout's own parameters (bits and group are checked against the matrix by the caller).
 void CheckLayout(const LutLayout& layout) {
   Require(layout.tile_rows == 64 || layout.tile_rows == 128,
@@ -91,7 +110,9 @@ ScaleType LosslessScaleType(const QuantMatrix& w) {
     for (int64_t g = 0; g < w.groups_per_row(); ++g) {
       const float s = w.scale(m, g);
       if (RoundToHalf(s) != s) return ScaleType::kF32;
-      if (!w.symmetric() && RoundToHalf(Bias(w, mid, m, g)) != Bias(w, mid, m, g)) return ScaleType::kF32;
+      if (w.symmetric()) continue;
+      const float stored = w.mins.empty() ? Bias(w, mid, m, g) : w.mins[static_cast<size_t>(m * w.groups_per_row() + g)];
+      if (RoundToHalf(stored) != stored) return ScaleType::kF32;
     }
   }
   return ScaleType::kF16;
@@ -109,7 +130,7 @@ LutMatrix LutMatrix::Pack(const QuantMatrix& w, const LutLayout& layout) {
   out.rows_ = w.rows;
   out.cols_ = w.cols;
   out.layout_ = layout;
-  out.has_bias_ = !w.symmetric();
+  out.bias_ = BiasOf(w);
   const LutGeometry geo = GeometryOf(out);
   out.bytes_ = geo.total_bytes;
   out.storage_ = AllocateAligned(static_cast<size_t>(geo.total_bytes), /*huge_pages=*/true);
@@ -134,7 +155,8 @@ LutMatrix LutMatrix::Pack(const QuantMatrix& w, const LutLayout& layout) {
         const float s = w.scale(m, g);
         uint8_t* params = block + geo.index_bytes;
         StoreParam(params, r, s, layout.scale_type);
-        if (out.has_bias_) StoreParam(params + geo.param_bytes, r, Bias(w, mid, m, g), layout.scale_type);
+        if (out.bias_.stored())
+          StoreParam(params + geo.param_bytes, r, StoredBias(w, out.bias_, mid, m, g), layout.scale_type);
       }
     }
   }
@@ -143,10 +165,17 @@ LutMatrix LutMatrix::Pack(const QuantMatrix& w, const LutLayout& layout) {
 
 LutMatrix LutMatrix::Clone() const {
   if (data_ == nullptr) return LutMatrix();
-  return FromBytes(rows_, cols_, layout_, has_bias_, {data_, static_cast<size_t>(bytes_)});
+  LutMatrix copy = FromBytes(rows_, cols_, layout_, bias_, {data_, static_cast<size_t>(bytes_)});
+  copy.tuning_ = tuning_;
+  return copy;
 }
 
-LutMatrix LutMatrix::FromBytes(int64_t rows, int64_t cols, const LutLayout& layout, bool has_bias,
+void LutMatrix::set_tuning(const KernelTuning& tuning) {
+  CheckTuning(tuning);
+  tuning_ = tuning;
+}
+
+LutMatrix LutMatrix::FromBytes(int64_t rows, int64_t cols, const LutLayout& layout, const LutBias& bias,
                                std::span<const uint8_t> bytes) {
   Require(rows > 0 && cols > 0, "a packed matrix needs positive rows and cols");
   Require(layout.bits >= kMinBits && layout.bits <= kMaxBits,
@@ -155,11 +184,14 @@ LutMatrix LutMatrix::FromBytes(int64_t rows, int64_t cols, const LutLayout& layo
   Require(cols % layout.group == 0,
           "cols " + std::to_string(cols) + " is not a multiple of the group " + std::to_string(layout.group));
   CheckLayout(layout);
+  Require(bias.form == BiasForm::kPerScale ? std::isfinite(bias.per_scale) && bias.per_scale != 0.f
+                                           : bias.per_scale == 0.f,
+          "a bias per scale must be finite and not 0, and is only for BiasForm::kPerScale");
   LutMatrix out;
   out.rows_ = rows;
   out.cols_ = cols;
   out.layout_ = layout;
-  out.has_bias_ = has_bias;
+  out.bias_ = bias;
   const LutGeometry geo = GeometryOf(out);
   Require(static_cast<int64_t>(bytes.size()) == geo.total_bytes,
           std::to_string(bytes.size()) + " bytes for a packed matrix of " + std::to_string(geo.total_bytes));
@@ -179,7 +211,11 @@ QuantMatrix LutMatrix::Unpack() const {
   w.group = layout_.group;
   w.codes.resize(static_cast<size_t>(rows_ * cols_));
   w.scales.resize(static_cast<size_t>(rows_ * geo.groups));
-  if (has_bias_) w.zeros.resize(w.scales.size());
+  if (bias_.form == BiasForm::kMin) {
+    w.mins.resize(w.scales.size());
+  } else if (bias_.form != BiasForm::kNone) {
+    w.zeros.resize(w.scales.size());
+  }
   const float mid = Midpoint(w.bits);
   const int rows_per_tile = layout_.tile_rows;
   for (int64_t m = 0; m < rows_; ++m) {
@@ -198,9 +234,16 @@ QuantMatrix LutMatrix::Unpack() const {
       const uint8_t* params = block + geo.index_bytes;
       const float s = LoadParam(params, r, layout_.scale_type);
       w.scales[static_cast<size_t>(m * geo.groups + g)] = s;
-      if (has_bias_) {
-        const float bias = LoadParam(params + geo.param_bytes, r, layout_.scale_type);
-        w.zeros[static_cast<size_t>(m * geo.groups + g)] = s != 0.f ? mid - bias / s : mid;
+      const size_t i = static_cast<size_t>(m * geo.groups + g);
+      switch (bias_.form) {
+        case BiasForm::kNone: break;
+        case BiasForm::kStored: {
+          const float bias = LoadParam(params + geo.param_bytes, r, layout_.scale_type);
+          w.zeros[i] = s != 0.f ? mid - bias / s : mid;
+          break;
+        }
+        case BiasForm::kPerScale: w.zeros[i] = mid - bias_.per_scale; break;
+        case BiasForm::kMin: w.mins[i] = LoadParam(params + geo.param_bytes, r, layout_.scale_type); break;
       }
     }
   }

@@ -24,7 +24,7 @@ inline LutGeometry GeometryOf(const LutMatrix& w) {
   g.groups = w.cols() / l.group;
   g.index_bytes = static_cast<int64_t>(l.group / kernels::kPair) * l.bits * l.tile_rows;
   g.param_bytes = static_cast<int64_t>(l.tile_rows) * (l.scale_type == ScaleType::kF16 ? 2 : 4);
-  g.block_bytes = g.index_bytes + g.param_bytes * (w.has_bias() ? 2 : 1);
+  g.block_bytes = g.index_bytes + g.param_bytes * (w.bias().stored() ? 2 : 1);
   g.total_bytes = g.tiles * g.groups * g.block_bytes;
   return g;
 }
@@ -53,10 +53,13 @@ inline kernels::LutWeights ViewOf(const LutMatrix& w) {
   v.group = w.layout().group;
   v.tile_rows = w.layout().tile_rows;
   v.f16_scales = w.layout().scale_type == ScaleType::kF16;
-  v.has_bias = w.has_bias();
+  v.has_bias = w.bias().stored();
+  v.bias_is_min = w.bias().form == BiasForm::kMin;
+  v.bias_per_scale = w.bias().per_scale;
   v.quads = w.layout().order == IndexOrder::kChunkQuads;
   v.index_bytes = geo.index_bytes;
   v.block_bytes = geo.block_bytes;
+  v.prefetch_bytes = w.tuning().prefetch_bytes;
   return v;
 }
 

@@ -3,12 +3,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "formats/half.h"
 #include "formats/tl2_view.h"
 #include "kernels/tl2_kernels.h"
 #include "runtime/aligned_buffer.h"
 #include "tmac/error.h"
+#include "tmac/tune.h"
 #include "tmac/ternary.h"
 
 namespace tmac {
@@ -78,7 +80,12 @@ Tl2Matrix Tl2Matrix::Pack(const QuantMatrix& ternary, const Tl2Layout& layout) {
   out.storage_ = AllocateAligned(static_cast<size_t>(geo.total_bytes), /*huge_pages=*/true);
   out.data_ = out.storage_.get();
 
+  // Every chunk's place in row 0 of a block, once: row r's is r bytes further. (Packing runs over
+  // every weight of a model at load, so the inner loop does no layout arithmetic.)
   const int rows_per_tile = layout.tile_rows;
+  std::vector<ChunkPlace> places(static_cast<size_t>(geo.triples + 1));
+  for (int c = 0; c <= geo.triples; ++c) places[static_cast<size_t>(c)] = PlaceOf(c, 0, rows_per_tile);
+  const int fallback = kTriple * geo.triples;  // the leftover weights: 1 or 2 of them
   for (int64_t tile = 0; tile < geo.tiles; ++tile) {
     for (int64_t g = 0; g < geo.groups; ++g) {
       uint8_t* block = out.storage_.get() + (tile * geo.groups + g) * geo.block_bytes;
@@ -86,15 +93,19 @@ Tl2Matrix Tl2Matrix::Pack(const QuantMatrix& ternary, const Tl2Layout& layout) {
         const int64_t m = tile * rows_per_tile + r;
         if (m >= w.rows) break;  // padding rows keep zero indices, signs and scales
         const uint8_t* codes = w.codes.data() + m * w.cols + g * w.group;
-        // The ternary weight k of the group; the fallback pairs a lone leftover weight with 0.
-        const auto t = [&](int k) { return k < w.group ? static_cast<int>(codes[k]) - 1 : 0; };
-        for (int c = 0; c <= geo.triples; ++c) {
-          const int k = kTriple * c;
-          const int v = c < geo.triples ? 9 * t(k) + 3 * t(k + 1) + t(k + 2) : 3 * t(k) + t(k + 1) + 4;
-          const ChunkPlace place = PlaceOf(c, r, rows_per_tile);
-          block[place.index_byte] |= static_cast<uint8_t>((v < 0 ? -v : v) << place.nibble_shift);
-          if (v < 0) block[place.sign_byte] |= static_cast<uint8_t>(1 << place.sign_bit);
+        uint8_t* row = block + r;
+        // Codes are ternary + 1, so 9 c0 + 3 c1 + c2 - 13 = 9 w0 + 3 w1 + w2.
+        for (int c = 0; c < geo.triples; ++c) {
+          const uint8_t* k = codes + kTriple * c;
+          const int v = 9 * k[0] + 3 * k[1] + k[2] - 13;
+          const ChunkPlace& place = places[static_cast<size_t>(c)];
+          row[place.index_byte] |= static_cast<uint8_t>((v < 0 ? -v : v) << place.nibble_shift);
+          row[place.sign_byte] |= static_cast<uint8_t>((v < 0 ? 1 : 0) << place.sign_bit);
         }
+        // The fallback chunk pairs a lone leftover weight with 0: index 3 w0 + w1 + 4, no sign.
+        const int w1 = fallback + 1 < w.group ? codes[fallback + 1] - 1 : 0;
+        const ChunkPlace& place = places[static_cast<size_t>(geo.triples)];
+        row[place.index_byte] |= static_cast<uint8_t>((3 * (codes[fallback] - 1) + w1 + 4) << place.nibble_shift);
         const uint16_t scale = FloatToHalf(w.scale(m, g));
         std::memcpy(block + geo.index_bytes + 2 * r, &scale, 2);
       }
@@ -105,7 +116,14 @@ Tl2Matrix Tl2Matrix::Pack(const QuantMatrix& ternary, const Tl2Layout& layout) {
 
 Tl2Matrix Tl2Matrix::Clone() const {
   if (data_ == nullptr) return Tl2Matrix();
-  return FromBytes(rows_, cols_, group_, layout_, {data_, static_cast<size_t>(bytes_)});
+  Tl2Matrix copy = FromBytes(rows_, cols_, group_, layout_, {data_, static_cast<size_t>(bytes_)});
+  copy.tuning_ = tuning_;
+  return copy;
+}
+
+void Tl2Matrix::set_tuning(const KernelTuning& tuning) {
+  CheckTuning(tuning);
+  tuning_ = tuning;
 }
 
 Tl2Matrix Tl2Matrix::FromBytes(int64_t rows, int64_t cols, int group, const Tl2Layout& layout,

@@ -58,6 +58,7 @@ inline kernels::Tl2Weights ViewOf(const Tl2Matrix& w) {
   v.tile_rows = w.layout().tile_rows;
   v.index_bytes = geo.index_bytes;
   v.block_bytes = geo.block_bytes;
+  v.prefetch_bytes = w.tuning().prefetch_bytes;
   return v;
 }
 

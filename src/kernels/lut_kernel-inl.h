@@ -67,11 +67,8 @@ inline void BuildTablesI8(const int8_t* q, float scale, int64_t k, int group, ui
   }
 }
 
-// Distance ahead of the current load at which weight bytes are prefetched: the machine's
-// hardware prefetchers hide little, so streaming from DRAM needs this (docs/kernels.md).
-inline constexpr int kPrefetchBytes = 2048;
-
-// y[r] += (I[r] * unit) * scale[r] + bias[r] * act_sum for the rows of one (tile, group) block.
+// y[r] += (I[r] * unit) * scale[r] + bias[r] * act_sum for the rows of one (tile, group) block,
+// with bias[r] stored, computed from a stored min, or scale[r] * bias_per_scale (LutBias).
 // Separate multiplies and adds (the build disables FMA contraction) so that every ISA and the
 // reference round identically.
 template <int kRows>
@@ -88,16 +85,28 @@ inline void Epilogue(const int32_t* sums, const uint8_t* params, const LutWeight
     if (w.has_bias) std::memcpy(biases, params + param_bytes, sizeof(biases));
   }
   if (w.has_bias) {
+    if (w.bias_is_min) {  // the term s * mid - min, as Pack computes it (LutBias)
+      const float mid = 0.5f * static_cast<float>((1 << w.bits) - 1);
+      for (int r = 0; r < kRows; ++r) biases[r] = scales[r] * mid - biases[r];
+    }
     for (int r = 0; r < kRows; ++r) y[r] += static_cast<float>(sums[r]) * unit * scales[r] + biases[r] * act_sum;
+  } else if (w.bias_per_scale != 0.f) {
+    // The term Pack computes, s * (mid - z), rounded the same way.
+    for (int r = 0; r < kRows; ++r)
+      y[r] += static_cast<float>(sums[r]) * unit * scales[r] + scales[r] * w.bias_per_scale * act_sum;
   } else {
     for (int r = 0; r < kRows; ++r) y[r] += static_cast<float>(sums[r]) * unit * scales[r];
   }
 }
 
+// Weight bytes are prefetched `prefetch` bytes ahead of each load (LutWeights::prefetch_bytes):
+// the machine's hardware prefetchers hide little, so streaming from DRAM needs this
+// (docs/kernels.md, "Tuning").
+
 // kChunkPairs: integer sums I[r] = sum_p 2^p * sum_c T_c[nibble] for one (tile, group) block,
 // accumulated per plane in int16 and merged at the end.
 template <int kBits, LookupKind kKind, int kRows>
-inline void PairSums(const uint8_t* idx, int group, const uint8_t* lut, int32_t* sums) {
+inline void PairSums(const uint8_t* idx, int group, int64_t prefetch, const uint8_t* lut, int32_t* sums) {
   using I16 = typename Ops::I16;
   constexpr int kVecs = kRows / Ops::kBytes;
   I16 acc[kBits][kVecs][2];
@@ -117,7 +126,7 @@ inline void PairSums(const uint8_t* idx, int group, const uint8_t* lut, int32_t*
     }
     for (int p = 0; p < kBits; ++p) {
       for (int v = 0; v < kVecs; ++v) {
-        __builtin_prefetch(idx + kPrefetchBytes);
+        __builtin_prefetch(idx + prefetch);
         const auto x = Ops::Load(idx);
         I16 a, b;
         if constexpr (kKind == LookupKind::kInt16) {
@@ -162,9 +171,9 @@ inline void PairSums(const uint8_t* idx, int group, const uint8_t* lut, int32_t*
 // per row, and one lookup-dot adds the row's 8 lookups, weighted 2^p, into it.
 // O is Ops, as a template parameter so that the quad ops are only looked up where they exist.
 template <int kBits, LookupKind kKind, int kRows, class O = Ops>
-inline void QuadSums(const uint8_t* idx, int group, const uint8_t* lut, int32_t* sums) {
+inline void QuadSums(const uint8_t* idx, int group, int64_t prefetch, const uint8_t* lut, int32_t* sums) {
   if constexpr (!O::kReadsQuads) {
-    (void)idx, (void)group, (void)lut, (void)sums;  // never dispatched here (reads_quads is false)
+    (void)idx, (void)group, (void)prefetch, (void)lut, (void)sums;  // never dispatched here (reads_quads is false)
   } else {
     using I32 = typename O::I32;
     constexpr int kVecs = kRows * 4 / O::kBytes;
@@ -176,7 +185,7 @@ inline void QuadSums(const uint8_t* idx, int group, const uint8_t* lut, int32_t*
       const auto tlo = O::LoadTables4(t), thi = O::LoadTables4(t + kQuadTableBytes);
       for (int p = 0; p < kBits; ++p) {
         for (int v = 0; v < kVecs; ++v) {
-          __builtin_prefetch(idx + kPrefetchBytes);
+          __builtin_prefetch(idx + prefetch);
           const auto x = O::Load(idx);
           if constexpr (kKind == LookupKind::kInt16) {
             O::QuadDotI16(x, tlo, O::LoadTables4(t + kHighPlaneOffset), thi,
@@ -206,9 +215,9 @@ void GemvTiles(const LutWeights& w, const LutTables& t, int64_t tile_begin, int6
       alignas(64) int32_t sums[kRows] = {};
       const uint8_t* lut = t.lut + g * group_table_bytes;
       if (w.quads) {
-        QuadSums<kBits, kKind, kRows>(block, w.group, lut, sums);
+        QuadSums<kBits, kKind, kRows>(block, w.group, w.prefetch_bytes, lut, sums);
       } else {
-        PairSums<kBits, kKind, kRows>(block, w.group, lut, sums);
+        PairSums<kBits, kKind, kRows>(block, w.group, w.prefetch_bytes, lut, sums);
       }
       Epilogue<kRows>(sums, block + w.index_bytes, w, t.unit[g], t.act_sum[g], acc);
     }

@@ -33,10 +33,13 @@ struct LutWeights {
   int group = 0;
   int tile_rows = 0;
   bool f16_scales = true;
-  bool has_bias = false;
+  bool has_bias = false;     // a value per row after the scales: the bias term, or
+  bool bias_is_min = false;  // with this, the group's min: the term is scale * mid - min
+  float bias_per_scale = 0;  // nothing stored and not 0: the term is scale * this
   bool quads = false;       // IndexOrder::kChunkQuads, else kChunkPairs
   int64_t index_bytes = 0;  // per (tile, group) block: (group / 8) * bits * tile_rows
   int64_t block_bytes = 0;  // index bytes plus scales (and biases)
+  int64_t prefetch_bytes = 0;  // how far ahead of each weight load to prefetch (KernelTuning)
 };
 
 // Byte offset of chunk c's table. int8 tables are 16 bytes each, back to back. int16 tables come

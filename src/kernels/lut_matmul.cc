@@ -6,7 +6,9 @@
 #include <vector>
 
 #include "formats/lut_view.h"
+#include "kernels/group_int8.h"
 #include "kernels/lut_kernels.h"
+#include "runtime/tile_split.h"
 #include "tmac/error.h"
 #include "tmac/lut.h"
 #include "tmac/thread_pool.h"
@@ -51,12 +53,12 @@ void CheckMatrix(const LutMatrix& w, int64_t batch) {
   Require(batch >= 1, "batch must be at least 1, got " + std::to_string(batch));
 }
 
-// Every tile for every activation row: a thread takes whole tiles and runs all rows on each
-// tile while its weights are still in cache.
+// Every tile for every activation row: a thread takes whole tiles (split as the matrix's
+// KernelTuning says) and runs all rows on each tile while its weights are still in cache.
 void RunTiles(const LutMatrix& w, const TableSet& tables, int64_t batch, LookupKind kind,
               const kernels::LutKernelSet& ks, ThreadPool* pool, float* y) {
   const kernels::LutWeights view = ViewOf(w);
-  Parallel(pool, w.tiles(), [&](int64_t begin, int64_t end) {
+  ForEachTileRange(pool, w.tiles(), w.tuning().tiles_per_item, [&](int64_t begin, int64_t end) {
     if (batch == 1) {
       ks.gemv_tiles(view, tables.Row(0), kind, begin, end, y);
       return;
@@ -89,12 +91,7 @@ void BuildGroupInt8Tables(const kernels::LutKernelSet& ks, const float* x, int64
                           uint8_t* lut, float* unit, float* act_sum) {
   static_assert(16 % (kernels::kChunk * kernels::kInt16TableBlock) == 0);
   for (int64_t g = 0; g < k / group; ++g) {
-    const float* xg = x + g * group;
-    float absmax = 0.f;
-    for (int i = 0; i < group; ++i) absmax = std::max(absmax, std::fabs(xg[i]));
-    const float scale = absmax / 127.f;
-    const float inv = scale > 0.f ? 1.f / scale : 0.f;
-    for (int i = 0; i < group; ++i) q[i] = static_cast<int8_t>(std::round(xg[i] * inv));
+    const float scale = kernels::QuantizeGroupInt8(x + g * group, group, q);
     ks.build_tables_i8(q, scale, group, group,
                        lut + kernels::TableOffset(LookupKind::kInt16, g * group / kernels::kChunk), unit + g,
                        act_sum + g);

@@ -117,11 +117,9 @@ inline void BuildTablesI8(const Tl2Weights& w, const int8_t* q, float scale, uin
   }
 }
 
-// Distance ahead of the current load at which weight bytes are prefetched: the machine's
-// hardware prefetchers hide little (docs/kernels.md). A block is one forward stream, and every
-// vector of it (index, sign and scale rows alike) prefetches the bytes this far ahead. Measured
-// streaming 3200 x 8640 from DRAM: 1.5 KiB beat 1 and 2 KiB by up to 10%.
-inline constexpr int kPrefetchBytes = 1536;
+// Weight bytes are prefetched w.prefetch_bytes ahead (KernelTuning; the machine's hardware
+// prefetchers hide little, docs/kernels.md). A block is one forward stream, and every vector of
+// it (index, sign and scale rows alike) prefetches the bytes that far ahead.
 
 // Bytes of one chunk's table: exact tables hold two planes.
 template <Tl2Lookup kKind>
@@ -130,7 +128,7 @@ inline constexpr int kTableBytes = kKind == Tl2Lookup::kInt16 ? 2 * kTl2TableEnt
 // One index row (2 chunks) for the tile's kVecs vectors of rows: look up, negate by sign bits
 // 2 kSlot and 2 kSlot + 1 of each row's sign byte, add to the int16 accumulators.
 template <Tl2Lookup kKind, int kVecs, int kSlot>
-inline void IndexRow(const uint8_t*& p, const typename Ops::U8 (&signs)[kVecs], const uint8_t* tables,
+inline void IndexRow(const uint8_t*& p, int64_t prefetch, const typename Ops::U8 (&signs)[kVecs], const uint8_t* tables,
                      typename Ops::I16 (&acc)[kVecs][2]) {
   const uint8_t* t0 = tables;
   const uint8_t* t1 = tables + kTableBytes<kKind>;
@@ -139,7 +137,7 @@ inline void IndexRow(const uint8_t*& p, const typename Ops::U8 (&signs)[kVecs], 
   const auto lo_high = Ops::LoadTable(t0 + kTableBytes<kKind> - kTl2TableEntries);
   const auto hi_high = Ops::LoadTable(t1 + kTableBytes<kKind> - kTl2TableEntries);
   for (int v = 0; v < kVecs; ++v) {
-    __builtin_prefetch(p + kPrefetchBytes);
+    __builtin_prefetch(p + prefetch);
     const auto x = Ops::Load(p);
     p += Ops::kBytes;
     typename Ops::I16 a, b;
@@ -172,16 +170,16 @@ template <Tl2Lookup kKind, int kVecs>
   for (int pair = 0; pair < w.pairs; pair += kTl2PairsPerSignByte) {
     typename Ops::U8 signs[kVecs];
     for (int v = 0; v < kVecs; ++v) {
-      __builtin_prefetch(p + v * Ops::kBytes + kPrefetchBytes);
+      __builtin_prefetch(p + v * Ops::kBytes + w.prefetch_bytes);
       signs[v] = Ops::Load(p + v * Ops::kBytes);
     }
     p += kRows;
     const uint8_t* tables = lut + pair * kPairTableBytes;
     const int rows_here = w.pairs - pair;  // index rows after this sign row, 4 unless the last
-    IndexRow<kKind, kVecs, 0>(p, signs, tables, acc);
-    if (rows_here > 1) IndexRow<kKind, kVecs, 1>(p, signs, tables + kPairTableBytes, acc);
-    if (rows_here > 2) IndexRow<kKind, kVecs, 2>(p, signs, tables + 2 * kPairTableBytes, acc);
-    if (rows_here > 3) IndexRow<kKind, kVecs, 3>(p, signs, tables + 3 * kPairTableBytes, acc);
+    IndexRow<kKind, kVecs, 0>(p, w.prefetch_bytes, signs, tables, acc);
+    if (rows_here > 1) IndexRow<kKind, kVecs, 1>(p, w.prefetch_bytes, signs, tables + kPairTableBytes, acc);
+    if (rows_here > 2) IndexRow<kKind, kVecs, 2>(p, w.prefetch_bytes, signs, tables + 2 * kPairTableBytes, acc);
+    if (rows_here > 3) IndexRow<kKind, kVecs, 3>(p, w.prefetch_bytes, signs, tables + 3 * kPairTableBytes, acc);
   }
   static_assert(kTl2PairsPerSignByte == 4, "one IndexRow per sign slot above");
 
@@ -189,7 +187,7 @@ template <Tl2Lookup kKind, int kVecs>
   for (int v = 0; v < kVecs; ++v) Ops::AccumulateRows(acc[v][0], acc[v][1], 0, sums + v * Ops::kBytes);
   alignas(64) float scales[kRows];
   const uint8_t* scale_bytes = block + w.index_bytes;
-  for (int i = 0; i < 2 * kRows; i += Ops::kBytes) __builtin_prefetch(scale_bytes + i + kPrefetchBytes);
+  for (int i = 0; i < 2 * kRows; i += Ops::kBytes) __builtin_prefetch(scale_bytes + i + w.prefetch_bytes);
   Ops::HalfToFloat(reinterpret_cast<const uint16_t*>(scale_bytes), scales, kRows);
   for (int r = 0; r < kRows; ++r) y[r] += static_cast<float>(sums[r]) * unit * scales[r];
 }

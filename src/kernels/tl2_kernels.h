@@ -46,6 +46,7 @@ struct Tl2Weights {
   int tile_rows = 0;
   int64_t index_bytes = 0;  // per block: index and sign rows
   int64_t block_bytes = 0;  // index_bytes plus the scales
+  int64_t prefetch_bytes = 0;  // how far ahead of each weight load to prefetch (KernelTuning)
 };
 
 // Tables for one activation vector: per group, 2 * pairs tables of 16 entries (32 bytes for

@@ -5,7 +5,9 @@
 #include <vector>
 
 #include "formats/tl2_view.h"
+#include "kernels/group_int8.h"
 #include "kernels/tl2_kernels.h"
+#include "runtime/tile_split.h"
 #include "tmac/error.h"
 #include "tmac/ternary.h"
 #include "tmac/thread_pool.h"
@@ -46,12 +48,12 @@ void CheckMatrix(const Tl2Matrix& w, int64_t batch) {
   Require(batch >= 1, "batch must be at least 1, got " + std::to_string(batch));
 }
 
-// Every tile for every activation row: a thread takes whole tiles and runs all rows on each
-// tile while its weights are still in cache. Each output is computed by one thread, in one
-// order, so the thread count never changes a bit.
+// Every tile for every activation row: a thread takes whole tiles (split as the matrix's
+// KernelTuning says) and runs all rows on each tile while its weights are still in cache. Each
+// output is computed by one thread, in one order, so the thread count never changes a bit.
 void RunTiles(const Tl2Matrix& w, const kernels::Tl2Weights& view, const Tl2TableSet& tables, int64_t batch,
               Tl2Lookup kind, const kernels::Tl2KernelSet& ks, ThreadPool* pool, float* y) {
-  Parallel(pool, w.tiles(), [&](int64_t begin, int64_t end) {
+  ForEachTileRange(pool, w.tiles(), w.tuning().tiles_per_item, [&](int64_t begin, int64_t end) {
     if (batch == 1) {
       ks.gemv_tiles(view, tables.Row(0), kind, begin, end, y);
       return;
@@ -63,19 +65,39 @@ void RunTiles(const Tl2Matrix& w, const kernels::Tl2Weights& view, const Tl2Tabl
   });
 }
 
+// TableMode::kInt16: the activations rounded to int8 group by group, each group's exact tables
+// built with its own scale (the exact builder run on a one-group view of w).
+void BuildGroupInt8Tables(const kernels::Tl2KernelSet& ks, const kernels::Tl2Weights& view, const float* x,
+                          int8_t* q, uint8_t* lut, float* unit) {
+  kernels::Tl2Weights one_group = view;
+  one_group.groups = 1;
+  const int64_t group_table_bytes = 2 * view.pairs * 2 * kernels::kTl2TableEntries;
+  for (int64_t g = 0; g < view.groups; ++g) {
+    const float scale = kernels::QuantizeGroupInt8(x + g * view.group, view.group, q);
+    ks.build_tables_i8(one_group, q, scale, lut + g * group_table_bytes, unit + g);
+  }
+}
+
 }  // namespace
 
 void Tl2Matmul(const Tl2Matrix& w, const float* x, int64_t batch, float* y, const MatmulOptions& options) {
   CheckMatrix(w, batch);
-  Require(options.mode == TableMode::kInt8, "Tl2Matmul supports TableMode::kInt8 only");
+  Require(options.mode != TableMode::kInt8Fast, "Tl2Matmul has no TableMode::kInt8Fast");
   const auto& ks = kernels::Tl2KernelsFor(options.isa);
   const kernels::Tl2Weights view = ViewOf(w);
-  Tl2TableSet tables(view, batch, Tl2Lookup::kInt8);
+  const Tl2Lookup kind = options.mode == TableMode::kInt16 ? Tl2Lookup::kInt16 : Tl2Lookup::kInt8;
+  Tl2TableSet tables(view, batch, kind);
   Parallel(batch > 1 ? options.pool : nullptr, batch, [&](int64_t begin, int64_t end) {
-    for (int64_t n = begin; n < end; ++n)
-      ks.build_tables_f32(view, x + n * w.cols(), tables.LutRow(n), tables.UnitRow(n));
+    std::vector<int8_t> q(kind == Tl2Lookup::kInt16 ? static_cast<size_t>(w.group()) : 0);
+    for (int64_t n = begin; n < end; ++n) {
+      if (kind == Tl2Lookup::kInt16) {
+        BuildGroupInt8Tables(ks, view, x + n * w.cols(), q.data(), tables.LutRow(n), tables.UnitRow(n));
+      } else {
+        ks.build_tables_f32(view, x + n * w.cols(), tables.LutRow(n), tables.UnitRow(n));
+      }
+    }
   });
-  RunTiles(w, view, tables, batch, Tl2Lookup::kInt8, ks, options.pool, y);
+  RunTiles(w, view, tables, batch, kind, ks, options.pool, y);
 }
 
 void Tl2MatmulInt8(const Tl2Matrix& w, const Int8Activations& x, float* y, const MatmulOptions& options) {

@@ -24,7 +24,13 @@ bool Repackable(GgmlType type) {
   }
 }
 
+bool IsTernary(GgmlType type) { return type == GgmlType::kTQ1_0 || type == GgmlType::kTQ2_0; }
+
 std::string MatrixName(const GgufTensor& tensor) { return StrCat("tensor '", tensor.name, "'"); }
+
+const TunedConfig* FindTuned(const LoadTuning& tuning, const std::optional<TuneKey>& key) {
+  return tuning.table != nullptr && key ? tuning.table->Find(*key) : nullptr;
+}
 
 }  // namespace
 
@@ -39,7 +45,7 @@ Linear Linear::Mapped(const GgufTensor& tensor) {
   return linear;
 }
 
-Linear Linear::Load(const GgufFile& file, const GgufTensor& tensor, Isa isa) {
+Linear Linear::Load(const GgufFile& file, const GgufTensor& tensor, Isa isa, const LoadTuning& tuning) {
   if (tensor.type == GgmlType::kTmacLut || tensor.type == GgmlType::kTmacTl2) {
     const std::vector<int64_t> shape = PackedLogicalShape(file, tensor);
     Linear linear;
@@ -54,6 +60,7 @@ Linear Linear::Load(const GgufFile& file, const GgufTensor& tensor, Isa isa) {
     } else {
       linear.weights_ = ReadTl2Tensor(file, tensor);
     }
+    linear.ApplyStoredLayoutTuning(isa, tuning);
     file.ReleasePages(tensor);  // read into aligned memory: the mapped copy is not needed
     return linear;
   }
@@ -64,11 +71,77 @@ Linear Linear::Load(const GgufFile& file, const GgufTensor& tensor, Isa isa) {
   linear.cols_ = tensor.shape[0];
   linear.rows_ = tensor.shape[1];
   const QuantMatrix q = RepackGgml(tensor.type, tensor.data.data(), linear.rows_, linear.cols_);
+  // The tuned layout and run-time parameters for this kind of matrix, else the defaults.
+  const auto configure = [&](PackedFormat format) {
+    const TuneKey key{isa, format, q.bits, q.group, linear.rows_, linear.cols_, tuning.threads};
+    const TunedConfig* entry = FindTuned(tuning, key);
+    linear.tuned_ = entry != nullptr;
+    return entry != nullptr ? *entry : DefaultConfig(key);
+  };
+  if (IsTernary(tensor.type)) {
+    // TL2 keeps TQ1_0/TQ2_0 whole (codes and f16 block scales) in 1.75 bits per weight against
+    // the 2-bit LUT layout's 2.125, and streams that many fewer bytes per token.
+    const TunedConfig config = configure(PackedFormat::kTl2);
+    Tl2Matrix w = Tl2Matrix::Pack(q, Tl2Layout{config.tile_rows});
+    w.set_tuning(config.runtime);
+    linear.weights_ = std::move(w);
+    file.ReleasePages(tensor);
+    return linear;
+  }
+  const TunedConfig config = configure(PackedFormat::kLut);
   LutLayout layout = DefaultLutLayout(q.bits, q.group, isa);
+  layout.tile_rows = config.tile_rows;
+  layout.order = config.order;
   layout.scale_type = LosslessScaleType(q);  // the decoders' scales exactly, in f16 when they fit
-  linear.weights_ = LutMatrix::Pack(q, layout);
+  LutMatrix w = LutMatrix::Pack(q, layout);
+  w.set_tuning(config.runtime);
+  linear.weights_ = std::move(w);
   file.ReleasePages(tensor);  // only the repacked form stays in memory
   return linear;
+}
+
+void Linear::ApplyStoredLayoutTuning(Isa isa, const LoadTuning& tuning) {
+  const TunedConfig* entry = FindTuned(tuning, tune_key(isa, tuning.threads));
+  if (entry == nullptr) return;
+  if (auto* lut = std::get_if<LutMatrix>(&weights_)) {
+    if (entry->tile_rows != lut->layout().tile_rows || entry->order != lut->layout().order) return;
+    lut->set_tuning(entry->runtime);
+  } else if (auto* tl2 = std::get_if<Tl2Matrix>(&weights_)) {
+    if (entry->tile_rows != tl2->layout().tile_rows) return;
+    tl2->set_tuning(entry->runtime);
+  }
+  tuned_ = true;
+}
+
+std::optional<TuneKey> Linear::tune_key(Isa isa, int threads) const {
+  if (const auto* lut = std::get_if<LutMatrix>(&weights_))
+    return TuneKey{isa, PackedFormat::kLut, lut->layout().bits, lut->layout().group, rows_, cols_, threads};
+  if (const auto* tl2 = std::get_if<Tl2Matrix>(&weights_))
+    return TuneKey{isa, PackedFormat::kTl2, 2, tl2->group(), rows_, cols_, threads};
+  return std::nullopt;
+}
+
+Linear Linear::Clone() const {
+  Linear copy;
+  copy.rows_ = rows_;
+  copy.cols_ = cols_;
+  copy.output_scale_ = output_scale_;
+  copy.tuned_ = tuned_;
+  std::visit(
+      [&](const auto& w) {
+        if constexpr (std::is_same_v<std::decay_t<decltype(w)>, GgmlMatrixView>) {
+          copy.weights_ = w;
+        } else {
+          copy.weights_ = w.Clone();
+        }
+      },
+      weights_);
+  return copy;
+}
+
+void Linear::set_kernel_tuning(const KernelTuning& tuning) {
+  if (auto* lut = std::get_if<LutMatrix>(&weights_)) lut->set_tuning(tuning);
+  if (auto* tl2 = std::get_if<Tl2Matrix>(&weights_)) tl2->set_tuning(tuning);
 }
 
 int64_t Linear::bytes() const {
@@ -83,9 +156,23 @@ std::string Linear::Describe() const {
   if (const auto* lut = std::get_if<LutMatrix>(&weights_)) {
     const LutLayout& l = lut->layout();
     return StrCat("lut ", l.bits, "-bit g", l.group, " ", l.scale_type == ScaleType::kF32 ? "f32" : "f16",
-                  " ", l.order == IndexOrder::kChunkQuads ? "quads" : "pairs");
+                  " ", l.order == IndexOrder::kChunkQuads ? "quads" : "pairs", TuningText());
   }
-  return StrCat("tl2 g", std::get<Tl2Matrix>(weights_).group());
+  return StrCat("tl2 g", std::get<Tl2Matrix>(weights_).group(), TuningText());
+}
+
+std::string Linear::TuningText() const {
+  if (!tuned_) return ", default";
+  const PackedFormat format = std::holds_alternative<LutMatrix>(weights_) ? PackedFormat::kLut : PackedFormat::kTl2;
+  return ", tuned " + DescribeConfig(format, *kernel_config());
+}
+
+std::optional<TunedConfig> Linear::kernel_config() const {
+  if (const auto* lut = std::get_if<LutMatrix>(&weights_))
+    return TunedConfig{lut->layout().tile_rows, lut->layout().order, lut->tuning()};
+  if (const auto* tl2 = std::get_if<Tl2Matrix>(&weights_))
+    return TunedConfig{tl2->layout().tile_rows, IndexOrder::kChunkPairs, tl2->tuning()};
+  return std::nullopt;
 }
 
 void Linear::ApplyOutputScale(int64_t batch, float* y) const {
@@ -102,9 +189,9 @@ void Linear::Forward(const float* x, int64_t batch, float* y, const MatmulOption
         } else if constexpr (std::is_same_v<W, LutMatrix>) {
           LutMatmul(w, x, batch, y, options);
         } else {
-          // TL2 builds int8 tables only.
+          // TL2 has no averaging shortcut: kInt8Fast runs as kInt8.
           MatmulOptions tl2 = options;
-          tl2.mode = TableMode::kInt8;
+          if (tl2.mode == TableMode::kInt8Fast) tl2.mode = TableMode::kInt8;
           Tl2Matmul(w, x, batch, y, tl2);
         }
       },

@@ -106,7 +106,7 @@ std::unique_ptr<Model> Model::Load(const std::filesystem::path& path, const Load
     for (int64_t j = begin; j < end; ++j) {
       const MatrixJob& job = jobs[static_cast<size_t>(j)];
       const GgufTensor& t = file.GetTensor(job.name);
-      *job.destination = job.mapped ? Linear::Mapped(t) : Linear::Load(file, t, options.isa);
+      *job.destination = job.mapped ? Linear::Mapped(t) : Linear::Load(file, t, options.isa, {options.tuning, std::max(1, options.threads)});
       Require(job.destination->rows() == job.rows && job.destination->cols() == job.cols,
               StrCat(file.name(), ": tensor '", job.name, "' is ", job.destination->cols(), " x ",
                      job.destination->rows(), ", expected ", job.cols, " x ", job.rows));
