@@ -548,7 +548,7 @@ def bandwidths(results: list) -> dict:
 def shown(path) -> str:
     """A path as the docs show it: relative to the repository when inside it."""
     absolute = Path(path).resolve()
-    return str(absolute.relative_to(REPO)) if absolute.is_relative_to(REPO) and Path(path).exists() else str(path)
+    return str(absolute.relative_to(REPO)) if absolute.is_relative_to(REPO) else str(path)
 
 
 def load_average() -> str:
