@@ -57,8 +57,11 @@ class Running:
         self.chunks: list[bytes] = []
         self.err = bytearray()
         self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self._collect, args=(self.process.stdout, self.chunks.append)),
-                        threading.Thread(target=self._collect, args=(self.process.stderr, self.err.extend))]
+        # Daemon threads: a failed test must not leave the interpreter waiting on a live pipe.
+        self.threads = [threading.Thread(target=self._collect, args=(self.process.stdout, self.chunks.append),
+                                         daemon=True),
+                        threading.Thread(target=self._collect, args=(self.process.stderr, self.err.extend),
+                                         daemon=True)]
         for thread in self.threads:
             thread.start()
 
@@ -94,6 +97,12 @@ class Running:
         self.process.stdin.write(data)
         self.process.stdin.flush()
 
+    def kill(self) -> None:
+        """Ends the process if a test left it running (after a failure)."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
     def finish(self, timeout: float = TIMEOUT) -> int:
         if not self.process.stdin.closed:
             self.process.stdin.close()
@@ -107,7 +116,9 @@ class Running:
 
 class ChatTest(unittest.TestCase):
     def chat(self, *args: str) -> Running:
-        return Running(["run", "-m", str(SMOLLM), "-i", *args])
+        run = Running(["run", "-m", str(SMOLLM), "-i", *args])
+        self.addCleanup(run.kill)
+        return run
 
     def assert_summary(self, run: Running) -> None:
         err = run.stderr_text()
@@ -144,8 +155,10 @@ class ChatTest(unittest.TestCase):
         run.send((questions[0] + "\n").encode())
         run.wait_until(lambda: len(run.out) > 0, "the reply started")
         run.process.send_signal(signal.SIGINT)
-        run.wait_until(lambda: run.prompts() >= 2, "the prompt came back")
-        self.assertTrue(run.out.endswith(b"\n"))
+        # stdout and stderr arrive on separate pipes: the cut reply's final newline may be read
+        # after the prompt that follows it, so wait for both.
+        run.wait_until(lambda: run.prompts() >= 2 and run.out.endswith(b"\n"),
+                       "the prompt, after the cut reply and its newline")
         cut_reply = run.out[:-1].decode()
         # The cut reply stays in the conversation: the next answer is the one-shot answer to the
         # conversation with it. Then EOF ends the chat.
