@@ -28,6 +28,8 @@ class ThreadPool {
   // Calls fn(begin, end) on every non-empty part of [0, count), part i on thread i, and
   // returns when all are done. An exception thrown by fn is rethrown here.
   void Run(int64_t count, const std::function<void(int64_t begin, int64_t end)>& fn);
+  // pool->Run(count, fn), or, without a pool, fn(0, count) on the calling thread.
+  static void RunOn(ThreadPool* pool, int64_t count, const std::function<void(int64_t begin, int64_t end)>& fn);
 
   // Part `index` of [0, count) split `parts` ways.
   static void Split(int64_t count, int parts, int index, int64_t* begin, int64_t* end);

@@ -523,11 +523,7 @@ void DecodeThenDot(const GgmlTensor& t, const float* x, int64_t batch, float* y,
       }
     }
   };
-  if (options.pool != nullptr) {
-    options.pool->Run(w.rows, rows);
-  } else {
-    rows(0, w.rows);
-  }
+  ThreadPool::RunOn(options.pool, w.rows, rows);
 }
 
 // GgmlMatmul against DecodeThenDot on the output-head shapes, batch 1, streaming from DRAM.

@@ -127,11 +127,7 @@ QuantMatrix QuantizeGroups(const float* w, int64_t rows, int64_t cols, int bits,
     }
   };
   const auto groups = static_cast<int64_t>(q.scales.size());
-  if (pool != nullptr) {
-    pool->Run(groups, quantize);
-  } else {
-    quantize(0, groups);
-  }
+  ThreadPool::RunOn(pool, groups, quantize);
   q.Validate();  // a range too wide for float (max - min overflowing) shows up as a non-finite scale
   return q;
 }

@@ -209,11 +209,7 @@ void Produce(const TensorSpec& t, uint64_t seed, ThreadPool* pool, const GgufWri
       RandomGgmlRows(t.type, k, std, tensor_seed, first + begin, end - begin,
                      piece.data() + begin * row_bytes);
     };
-    if (pool != nullptr) {
-      pool->Run(n, make);
-    } else {
-      make(0, n);
-    }
+    ThreadPool::RunOn(pool, n, make);
     sink({piece.data(), static_cast<size_t>(n * row_bytes)});
   }
 }

@@ -109,11 +109,7 @@ void DequantMatmul(const DequantMatrix& w, const float* x, int64_t batch, float*
     const int64_t row_end = end * kRowUnit < w.rows() ? end * kRowUnit : w.rows();
     ks.matmul_rows(view, acts, begin * kRowUnit, row_end, y);
   };
-  if (options.pool != nullptr) {
-    options.pool->Run(units, run);
-  } else {
-    run(0, units);
-  }
+  ThreadPool::RunOn(options.pool, units, run);
 }
 
 }  // namespace tmac

@@ -80,11 +80,7 @@ void ForRowParts(int64_t rows, ThreadPool* pool, const std::function<void(int64_
   const std::function<void(int64_t, int64_t)> run = [&](int64_t begin, int64_t end) {
     fn(begin * kRowUnit, std::min(end * kRowUnit, rows));
   };
-  if (pool != nullptr) {
-    pool->Run(units, run);
-  } else {
-    run(0, units);
-  }
+  ThreadPool::RunOn(pool, units, run);
 }
 
 // x quantized as llama.cpp's quantize_row_q8_0 does: per 32-block, d = max|x| / 127,

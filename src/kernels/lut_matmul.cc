@@ -1,7 +1,6 @@
 // LutMatmul: table construction per activation row, then the tiles split across threads.
 #include <algorithm>
 #include <cmath>
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -39,14 +38,6 @@ struct TableSet {
   float* UnitRow(int64_t n) { return unit.data() + n * groups; }
   float* SumRow(int64_t n) { return act_sum.data() + n * groups; }
 };
-
-void Parallel(ThreadPool* pool, int64_t count, const std::function<void(int64_t, int64_t)>& fn) {
-  if (pool != nullptr) {
-    pool->Run(count, fn);
-  } else if (count > 0) {
-    fn(0, count);
-  }
-}
 
 void CheckMatrix(const LutMatrix& w, int64_t batch) {
   Require(w.data() != nullptr, "matrix product with an empty LutMatrix");
@@ -120,7 +111,7 @@ void LutMatmul(const LutMatrix& w, const float* x, int64_t batch, float* y, cons
   const int group = w.layout().group;
   const LookupKind kind = options.mode == TableMode::kInt16 ? LookupKind::kInt16 : KindFor(w, options.mode);
   TableSet tables(batch, w.cols(), group, kind);
-  Parallel(batch > 1 ? options.pool : nullptr, batch, [&](int64_t begin, int64_t end) {
+  ThreadPool::RunOn(batch > 1 ? options.pool : nullptr, batch, [&](int64_t begin, int64_t end) {
     std::vector<int8_t> q(kind == LookupKind::kInt16 ? static_cast<size_t>(group) : 0);
     for (int64_t n = begin; n < end; ++n) {
       if (kind == LookupKind::kInt16) {

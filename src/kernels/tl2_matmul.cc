@@ -1,6 +1,5 @@
 // Tl2Matmul and Tl2MatmulInt8: tables per activation row, then the tiles split across threads.
 #include <algorithm>
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -34,14 +33,6 @@ struct Tl2TableSet {
   uint8_t* LutRow(int64_t n) { return lut.data() + n * table_bytes; }
   float* UnitRow(int64_t n) { return unit.data() + n * groups; }
 };
-
-void Parallel(ThreadPool* pool, int64_t count, const std::function<void(int64_t, int64_t)>& fn) {
-  if (pool != nullptr) {
-    pool->Run(count, fn);
-  } else if (count > 0) {
-    fn(0, count);
-  }
-}
 
 void CheckMatrix(const Tl2Matrix& w, int64_t batch) {
   Require(w.data() != nullptr, "matrix product with an empty Tl2Matrix");
@@ -87,7 +78,7 @@ void Tl2Matmul(const Tl2Matrix& w, const float* x, int64_t batch, float* y, cons
   const kernels::Tl2Weights view = ViewOf(w);
   const Tl2Lookup kind = options.mode == TableMode::kInt16 ? Tl2Lookup::kInt16 : Tl2Lookup::kInt8;
   Tl2TableSet tables(view, batch, kind);
-  Parallel(batch > 1 ? options.pool : nullptr, batch, [&](int64_t begin, int64_t end) {
+  ThreadPool::RunOn(batch > 1 ? options.pool : nullptr, batch, [&](int64_t begin, int64_t end) {
     std::vector<int8_t> q(kind == Tl2Lookup::kInt16 ? static_cast<size_t>(w.group()) : 0);
     for (int64_t n = begin; n < end; ++n) {
       if (kind == Tl2Lookup::kInt16) {

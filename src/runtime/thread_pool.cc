@@ -54,6 +54,14 @@ void ThreadPool::RunPart(int index) {
   }
 }
 
+void ThreadPool::RunOn(ThreadPool* pool, int64_t count, const std::function<void(int64_t, int64_t)>& fn) {
+  if (pool != nullptr) {
+    pool->Run(count, fn);
+  } else if (count > 0) {
+    fn(0, count);
+  }
+}
+
 void ThreadPool::Run(int64_t count, const std::function<void(int64_t, int64_t)>& fn) {
   if (count <= 0) return;
   if (workers_.empty()) {

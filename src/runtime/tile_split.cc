@@ -9,8 +9,7 @@ namespace tmac {
 void ForEachTileRange(ThreadPool* pool, int64_t tiles, int tiles_per_item,
                       const std::function<void(int64_t, int64_t)>& fn) {
   if (tiles <= 0) return;
-  if (pool == nullptr) return fn(0, tiles);
-  if (tiles_per_item <= 0) return pool->Run(tiles, fn);
+  if (pool == nullptr || tiles_per_item <= 0) return ThreadPool::RunOn(pool, tiles, fn);
   const int threads = pool->size();
   const int64_t chunk = tiles_per_item;
   // One part per thread (ThreadPool::Run gives part i to thread i); each deals its own chunks.
