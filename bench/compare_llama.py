@@ -461,13 +461,17 @@ def evaluate_targets(rows: list, spec: dict, n_prompt: int) -> list:
         def at(candidates):
             return [r for r in candidates if r.threads == threads]
 
-        llama_tq2 = at(tg_rows([spec["ternary_llama"]]))
-        top = best(at(tg_rows(spec["ternary_pad"])))
-        if top and llama_tq2 and llama_tq2[0].llama:
-            ratio = median(top.tmac) / median(llama_tq2[0].llama)
-            out.append(("ternary BitNet-3B (padded) >= 3.5x llama.cpp TQ2_0", threads,
-                        f"{ratio:.2f}x: tmac {top.step.fmt} {median(top.tmac):.2f} t/s, llama.cpp TQ2_0 "
-                        f"{median(llama_tq2[0].llama):.2f}", ratio >= 3.5))
+        def against_llama(label, tmac_steps, llama_step, llama_type, goal):
+            """The fastest tmac row of tmac_steps over llama.cpp's row of llama_step."""
+            llama = at(tg_rows([llama_step]))
+            top = best(at(tg_rows(tmac_steps)))
+            if top and llama and llama[0].llama:
+                ratio = median(top.tmac) / median(llama[0].llama)
+                out.append((label, threads, f"{ratio:.2f}x: tmac {top.step.fmt} {median(top.tmac):.2f} t/s, "
+                            f"llama.cpp {llama_type} {median(llama[0].llama):.2f}", ratio >= goal))
+
+        against_llama("ternary BitNet-3B (padded) >= 3.5x llama.cpp TQ2_0", spec["ternary_pad"],
+                      spec["ternary_llama"], "TQ2_0", 3.5)
         top = best(at(tg_rows(spec["ternary_exact"])))
         if top and threads in BITNET_CPP_TL2:
             ratio = median(top.tmac) / BITNET_CPP_TL2[threads]
@@ -479,13 +483,7 @@ def evaluate_targets(rows: list, spec: dict, n_prompt: int) -> list:
         if top:
             out.append(("ternary BitNet-3B >= 85% of roofline (the fastest ternary row)", threads,
                         f"{100 * top.share('tmac'):.0f}%: {top.step.shape} {top.step.fmt}", top.share("tmac") >= 0.85))
-        llama_q2 = at(tg_rows([spec["two_bit_llama"]]))
-        top = best(at(tg_rows(spec["two_bit"])))
-        if top and llama_q2 and llama_q2[0].llama:
-            ratio = median(top.tmac) / median(llama_q2[0].llama)
-            out.append(("2 bits Llama-2-7B >= 2.8x llama.cpp Q2_K", threads,
-                        f"{ratio:.2f}x: tmac {top.step.fmt} {median(top.tmac):.2f} t/s, llama.cpp Q2_K "
-                        f"{median(llama_q2[0].llama):.2f}", ratio >= 2.8))
+        against_llama("2 bits Llama-2-7B >= 2.8x llama.cpp Q2_K", spec["two_bit"], spec["two_bit_llama"], "Q2_K", 2.8)
         four = [r for r in at(tg_rows(spec["four_bit"])) if r.share("tmac")]
         top = max(four, key=lambda r: r.share("tmac"), default=None)
         if top:
