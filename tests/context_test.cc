@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -42,17 +43,22 @@ std::vector<int32_t> Tokens(int n) {
   return tokens;
 }
 
+// The logits after each of the last Eval's `count` tokens (it asked for all of them), in a row.
+std::vector<float> LogitRows(const Context& context, size_t count) {
+  std::vector<float> out;
+  for (size_t i = 0; i < count; ++i) {
+    const auto row = context.logits(static_cast<int64_t>(i));
+    out.insert(out.end(), row.begin(), row.end());
+  }
+  return out;
+}
+
 // Logits after every token, evaluated in one call.
 std::vector<float> AllLogits(const Model& model, const ContextOptions& options,
                              const std::vector<int32_t>& tokens) {
   Context context(model, options);
   context.Eval(tokens, /*all_logits=*/true);
-  std::vector<float> out;
-  for (size_t i = 0; i < tokens.size(); ++i) {
-    const auto row = context.logits(static_cast<int64_t>(i));
-    out.insert(out.end(), row.begin(), row.end());
-  }
-  return out;
+  return LogitRows(context, tokens.size());
 }
 
 class ContextTest : public ::testing::TestWithParam<GgmlType> {
@@ -101,6 +107,48 @@ TEST_P(ContextTest, IncrementalDecodingEqualsOnePass) {
     ASSERT_EQ(std::vector<float>(row.begin(), row.end()), want) << "token " << i;
   }
   EXPECT_EQ(context.n_past(), 12);
+}
+
+TEST_P(ContextTest, AStoppedEvalKeepsItsWholePassesAndContinuesExactly) {
+  const std::vector<int32_t> tokens = Tokens(19);
+  ContextOptions o;
+  o.n_ctx = 32;
+  o.n_batch = 4;
+  const std::vector<float> expected = AllLogits(*model_, o, tokens);
+  const int64_t vocab = model_->config().n_vocab;
+  const auto rows_from = [&](int64_t first) {
+    return std::vector<float>(expected.begin() + first * vocab, expected.end());
+  };
+  Context context(*model_, o);
+  int64_t passes = 0;
+  const auto after_two_passes = [&] { return passes++ == 2; };
+  EXPECT_EQ(context.Eval(tokens, /*all_logits=*/true, after_two_passes), 8);
+  EXPECT_EQ(passes, 3);  // asked before each pass, not again after stopping
+  EXPECT_EQ(context.n_past(), 8);
+  testing::ExpectError([&] { context.logits(0); }, "no logits");
+
+  // The rest from where it stopped: the logits of an uninterrupted call, bit for bit, whether
+  // all rows or the last one only are asked for.
+  const std::span<const int32_t> rest = std::span(tokens).subspan(8);
+  const auto never = [] { return false; };
+  EXPECT_EQ(context.Eval(rest, /*all_logits=*/true, never), 11);
+  EXPECT_EQ(context.n_past(), 19);
+  EXPECT_EQ(LogitRows(context, rest.size()), rows_from(8));
+
+  // Rewound to a point before the stop (as the chat drops an interrupted message), the cache
+  // goes on from there as if nothing had been evaluated after it.
+  context.Rewind(4);
+  testing::ExpectError([&] { context.logits(); }, "no logits");
+  EXPECT_EQ(context.Eval(std::span(tokens).subspan(4)), 15);
+  const auto last = context.logits();
+  EXPECT_EQ(std::vector<float>(last.begin(), last.end()), rows_from(18));
+
+  // Told to stop before the first pass, nothing runs.
+  const auto always = [] { return true; };
+  context.Rewind(0);
+  EXPECT_EQ(context.Eval(tokens, /*all_logits=*/false, always), 0);
+  EXPECT_EQ(context.n_past(), 0);
+  testing::ExpectError([&] { context.Rewind(1); }, "cannot rewind to position 1");
 }
 
 TEST_P(ContextTest, AnF32CacheStaysCloseToTheF16One) {

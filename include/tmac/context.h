@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
@@ -31,11 +32,18 @@ class Context {
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
 
-  // Runs `tokens` at positions n_past() .. n_past() + size - 1, in passes of n_batch tokens.
-  // Afterwards logits(i) holds the next-token logits after tokens[i]: for every i when
-  // `all_logits`, else only for the last. Throws tmac::Error when the tokens do not fit in the
-  // context or an id is not in the vocabulary (the cache is left as before the call).
-  void Eval(std::span<const int32_t> tokens, bool all_logits = false);
+  // Runs `tokens` at positions n_past() .. n_past() + size - 1, in passes of n_batch tokens, and
+  // returns how many it ran. Afterwards logits(i) holds the next-token logits after tokens[i]: for
+  // every i when `all_logits`, else only for the last. Throws tmac::Error when the tokens do not
+  // fit in the context or an id is not in the vocabulary (the cache is left as before the call).
+  //
+  // `stop`, when given, is asked before each pass (never inside one, so a long prompt can be
+  // interrupted within a pass's time): when it returns true, Eval returns at once the number of
+  // tokens its whole passes ran, fewer than the size. The cache then holds exactly those tokens
+  // (n_past() grew by the count, and a later Eval continues from there with the logits an
+  // uninterrupted call gives), and there are no logits: logits() throws until the next Eval.
+  int64_t Eval(std::span<const int32_t> tokens, bool all_logits = false,
+               const std::function<bool()>& stop = nullptr);
 
   // Logits after the i-th token of the last Eval (i < its size with all_logits, else i = -1
   // for the last token).
@@ -43,8 +51,12 @@ class Context {
 
   int64_t n_past() const { return n_past_; }
   int64_t n_ctx() const { return n_ctx_; }
+  // Forgets the positions from `n_past` on (0 <= n_past <= n_past(), else tmac::Error), and with
+  // them the last Eval's logits: the next Eval starts at position n_past, so a caller can drop
+  // what it evaluated after a point it remembered (the earlier positions are never rewritten).
+  void Rewind(int64_t n_past);
   // Forgets every position: the next Eval starts at position 0.
-  void Reset() { n_past_ = 0; }
+  void Reset() { Rewind(0); }
   int64_t kv_cache_bytes() const;
   const Model& model() const { return model_; }
 

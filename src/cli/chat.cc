@@ -10,48 +10,13 @@
 #include <cstring>
 #include <vector>
 
+#include "cli/sigint.h"
 #include "tmac/error.h"
 #include "tmac/gguf.h"
 
 namespace tmac::cli {
 
 namespace {
-
-// Ctrl-C presses since the last reply; the handler only counts, the chat loop acts on them.
-volatile std::sig_atomic_t g_interrupts = 0;
-
-void CountInterrupt(int) { g_interrupts = g_interrupts + 1; }
-
-bool Interrupted() { return g_interrupts != 0; }
-
-// Counts SIGINTs instead of dying while it lives; restores the previous action afterwards.
-class SigintCounter {
- public:
-  SigintCounter() {
-    g_interrupts = 0;
-    struct sigaction action {};
-    action.sa_handler = CountInterrupt;
-    sigemptyset(&action.sa_mask);
-    // SA_RESTART resumes a write to stdout a Ctrl-C lands in; the prompt's wait still ends at
-    // once, as ppoll fails with EINTR whatever the flag (signal(7)).
-    action.sa_flags = SA_RESTART;
-    Require(sigaction(SIGINT, &action, &previous_) == 0,
-            std::string("cannot install the SIGINT handler: ") + std::strerror(errno));
-  }
-  ~SigintCounter() { sigaction(SIGINT, &previous_, nullptr); }
-  SigintCounter(const SigintCounter&) = delete;
-  SigintCounter& operator=(const SigintCounter&) = delete;
-
- private:
-  struct sigaction previous_ {};
-};
-
-sigset_t SigintSet() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  return set;
-}
 
 // Lines of stdin, read with read(2) so that no stdio buffer hides input from ppoll.
 class StdinLines {
@@ -109,14 +74,9 @@ class StdinLines {
   bool at_end_ = false;
 };
 
-// Whether the chat goes on after a reply: not after a second Ctrl-C during it. Clears the count
-// with SIGINT blocked, so a press cannot fall between the look and the reset.
-bool ContinueAfterReply() {
-  const SigintBlocked blocked;
-  const bool pressed_twice = g_interrupts >= 2;
-  g_interrupts = 0;
-  return !pressed_twice;
-}
+// Whether the chat goes on after a turn (a reply, or a message whose evaluation was stopped): not
+// after a second Ctrl-C during it. Starts the count again for the next turn.
+bool ContinueAfterTurn() { return TakeInterrupts() < 2; }
 
 }  // namespace
 
@@ -132,13 +92,6 @@ ChatFormat ChatFormatOf(const GgufFile& file, const std::string& forced) {
     throw Error(file.name() + ": " + e.what() + "; choose a format with --chat-template");
   }
 }
-
-SigintBlocked::SigintBlocked() {
-  const sigset_t sigint = SigintSet();
-  pthread_sigmask(SIG_BLOCK, &sigint, &previous_);
-}
-
-SigintBlocked::~SigintBlocked() { pthread_sigmask(SIG_SETMASK, &previous_, nullptr); }
 
 void RunChat(Generator& generator, const Tokenizer& tokenizer, const ChatOptions& options, Utf8Stream& out) {
   const SigintCounter counter;
@@ -176,7 +129,14 @@ void RunChat(Generator& generator, const Tokenizer& tokenizer, const ChatOptions
                  generator.n_cached() + static_cast<int64_t>(tokens.size()), generator.n_ctx());
       return;
     }
-    generator.Feed(tokens);
+    if (!generator.Feed(tokens, Interrupted)) {
+      // Ctrl-C while the message was evaluated: the cache is back to before it, so is the
+      // conversation.
+      messages.pop_back();
+      fmt::print(stderr, "tmac: interrupted before the reply; the message is dropped\n");
+      if (!ContinueAfterTurn()) return;
+      continue;
+    }
     const Reply reply = generator.Generate(options.n_predict, out, Interrupted);
     out.Write("\n");
     messages.push_back({"assistant", reply.text});
@@ -186,7 +146,7 @@ void RunChat(Generator& generator, const Tokenizer& tokenizer, const ChatOptions
                  generator.n_ctx());
       return;
     }
-    if (!ContinueAfterReply()) return;
+    if (!ContinueAfterTurn()) return;
   }
 }
 

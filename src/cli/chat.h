@@ -1,9 +1,9 @@
 // The interactive chat of `tmac run -i`: read a user message per line of stdin, answer it in the
-// model's chat format, keep the KV cache across turns. Ctrl-C stops a reply; at the prompt (or
-// pressed twice) it ends the chat, as EOF on stdin does.
+// model's chat format, keep the KV cache across turns. Ctrl-C stops a reply, or the evaluation of
+// a message (which is then dropped from the conversation); at the prompt (or pressed twice) it
+// ends the chat, as EOF on stdin does.
 #pragma once
 
-#include <csignal>
 #include <cstdint>
 #include <string>
 
@@ -20,20 +20,6 @@ namespace tmac::cli {
 // tokenizer.chat_template. Throws tmac::Error naming --chat-template when the file has none.
 ChatFormat ChatFormatOf(const GgufFile& file, const std::string& forced);
 
-// Blocks SIGINT in the calling thread while it lives. Threads started meanwhile inherit the
-// mask, so Context's workers never take the chat's Ctrl-C: it must reach the main thread, the
-// one blocked reading stdin.
-class SigintBlocked {
- public:
-  SigintBlocked();
-  ~SigintBlocked();
-  SigintBlocked(const SigintBlocked&) = delete;
-  SigintBlocked& operator=(const SigintBlocked&) = delete;
-
- private:
-  sigset_t previous_;
-};
-
 struct ChatOptions {
   ChatFormat format = ChatFormat::kChatMl;
   std::string system;  // the system message; empty: none
@@ -41,8 +27,9 @@ struct ChatOptions {
 };
 
 // Runs the chat until EOF, Ctrl-C at the prompt, or a full context (which it reports on
-// stderr). Replies go to `out` (stdout), one line break after each; the "> " prompt and notices
-// go to stderr. SIGINT is handled only while this runs.
+// stderr). Replies go to `out` (stdout), one line break after each (a dropped message has no
+// reply, not even an empty line); the "> " prompt and notices go to stderr. SIGINT is counted
+// (SigintCounter) only while this runs.
 void RunChat(Generator& generator, const Tokenizer& tokenizer, const ChatOptions& options, Utf8Stream& out);
 
 }  // namespace tmac::cli

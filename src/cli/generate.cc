@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "cli/model_options.h"
@@ -52,18 +53,24 @@ void GenerationStats::Print(double load_seconds) const {
   fmt::print(stderr, "peak RSS: {:.1f} MiB\n", static_cast<double>(PeakRssBytes()) / (1 << 20));
 }
 
-void Generator::Feed(std::span<const int32_t> tokens) {
+bool Generator::Feed(std::span<const int32_t> tokens, const std::function<bool()>& stop) {
   // The printed token the cache still lacks goes first, in the same pass.
   std::vector<int32_t> batch;
   if (unevaluated_) batch.push_back(*unevaluated_);
   batch.insert(batch.end(), tokens.begin(), tokens.end());
-  unevaluated_.reset();
-  begins_text_ = context_.n_past() == 0 && batch.size() == 1 && batch[0] == tokenizer_.bos();
-  for (const int32_t token : tokens) sampler_.Accept(token);
+  const int64_t n_past = context_.n_past(), carried = unevaluated_ ? 1 : 0;
   Stopwatch watch;
-  context_.Eval(batch);
+  const int64_t evaluated = context_.Eval(batch, /*all_logits=*/false, stop);
   stats_.prompt_seconds += watch.Seconds();
-  stats_.prompt_tokens += static_cast<int64_t>(tokens.size());
+  stats_.prompt_tokens += std::max<int64_t>(evaluated - carried, 0);
+  if (evaluated < static_cast<int64_t>(batch.size())) {
+    context_.Rewind(n_past);
+    return false;
+  }
+  unevaluated_.reset();
+  begins_text_ = n_past == 0 && batch.size() == 1 && batch[0] == tokenizer_.bos();
+  for (const int32_t token : tokens) sampler_.Accept(token);
+  return true;
 }
 
 Reply Generator::Generate(int64_t n_predict, Utf8Stream& out, const std::function<bool()>& stop) {

@@ -61,8 +61,10 @@ class Generator {
       : context_(context), sampler_(sampler), tokenizer_(tokenizer) {}
 
   // Evaluates `tokens` after what the cache holds and records them for the repetition penalty.
-  // The caller checks that they fit (n_cached() + size <= n_ctx()).
-  void Feed(std::span<const int32_t> tokens);
+  // The caller checks that they fit (n_cached() + size <= n_ctx()). `stop` is asked before each
+  // pass of n_batch tokens: when it says so, Feed returns false and leaves the cache and the
+  // sampler's record as they were before the call (only the stats count the passes it ran).
+  bool Feed(std::span<const int32_t> tokens, const std::function<bool()>& stop);
 
   // Samples up to n_predict tokens after what was fed, streaming each token's piece to `out`,
   // until one of the StopReasons; `stop` is asked before every token. The last printed token is

@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "cli/generate.h"
 #include "cli/model_options.h"
+#include "cli/sigint.h"
 #include "tmac/chat_template.h"
 #include "tmac/context.h"
 #include "tmac/error.h"
@@ -34,8 +35,10 @@ struct RunOptions {
   std::string system;
 };
 
-// Prints the prompt and its continuation.
-void RunOnce(Generator& generator, const Tokenizer& tokenizer, const RunOptions& o, Utf8Stream& out) {
+// Prints the prompt and its continuation; false when Ctrl-C stopped the prompt's evaluation or the
+// generation.
+bool RunOnce(Generator& generator, const Tokenizer& tokenizer, const RunOptions& o, Utf8Stream& out) {
+  const SigintCounter counter;
   std::vector<int32_t> prompt = tokenizer.Encode(o.prompt, /*add_special=*/true, /*parse_special=*/true);
   if (prompt.empty()) {
     // An empty prompt starts from BOS alone, as llama2.c does.
@@ -46,9 +49,10 @@ void RunOnce(Generator& generator, const Tokenizer& tokenizer, const RunOptions&
           fmt::format("the prompt is {} tokens, longer than the context of {} tokens (see --ctx)",
                       prompt.size(), generator.n_ctx()));
   out.Write(o.prompt);
-  generator.Feed(prompt);
-  generator.Generate(o.n_predict, out, /*stop=*/nullptr);
+  const bool finished = generator.Feed(prompt, Interrupted) &&
+                        generator.Generate(o.n_predict, out, Interrupted).stop != StopReason::kInterrupted;
   out.Write("\n");
+  return finished;
 }
 
 void Run(const RunOptions& o, const GlobalOptions& global) {
@@ -62,7 +66,7 @@ void Run(const RunOptions& o, const GlobalOptions& global) {
   const Tokenizer tokenizer = Tokenizer::FromGguf(model.file());
   std::unique_ptr<Context> context;
   {
-    const SigintBlocked blocked;  // the chat's Ctrl-C must reach this thread, not the workers
+    const SigintBlocked blocked;  // Ctrl-C must reach this thread, which counts it, not the workers
     context = std::make_unique<Context>(model, o.model.ToContextOptions());
   }
   Sampler sampler(o.sampling, static_cast<int>(model.config().n_vocab));
@@ -72,12 +76,17 @@ void Run(const RunOptions& o, const GlobalOptions& global) {
 
   Generator generator(*context, sampler, tokenizer);
   Utf8Stream out(stdout);
+  bool interrupted = false;
   if (chat_format) {
     RunChat(generator, tokenizer, ChatOptions{*chat_format, o.system, o.n_predict}, out);
   } else {
-    RunOnce(generator, tokenizer, o, out);
+    interrupted = !RunOnce(generator, tokenizer, o, out);
   }
   generator.stats().Print(loaded.load_seconds);
+  // 128 + SIGINT, the status of a process Ctrl-C ended, as llama.cpp's llama-cli exits; the stack
+  // unwinds on the way (CLI11 ends the run with this code and no message). Ctrl-C is how a chat
+  // ends, so the chat's status stays 0.
+  if (interrupted) throw CLI::RuntimeError(130);
 }
 
 // Checks --chat-template at parse time with the library's own names.
@@ -101,9 +110,10 @@ void RegisterRun(CLI::App& app, const GlobalOptions& global) {
   CLI::Option* prompt =
       cmd->add_option("-p,--prompt", o->prompt, "Prompt text (empty: start from BOS alone); special tokens are parsed");
   CLI::Option* interactive = cmd->add_flag("-i,--interactive", o->interactive,
-                "Chat: one user message per line of stdin, answered in the model's chat format, the KV cache kept "
-                "across turns; -n limits each reply. Ctrl-C stops a reply; Ctrl-C at the prompt or EOF ends the "
-                "chat. A turn that does not fit in the context ends the chat with a notice.")
+                "Chat: one user message per line of stdin, answered in the model's chat format, the KV cache "
+                "kept across turns; -n limits each reply. Ctrl-C stops a reply, or drops a message still "
+                "being evaluated; Ctrl-C at the prompt (or twice) or EOF ends the chat. A turn that does not "
+                "fit in the context ends the chat with a notice.")
       ->excludes(prompt);
   cmd->add_option("--chat-template", o->chat_template,
                   "Chat format instead of the model's tokenizer.chat_template (chatml, llama2, llama3, ...)")

@@ -75,7 +75,14 @@ std::span<const float> Context::logits(int64_t i) const {
   return {logits_.data() + i * n_vocab, Size(n_vocab)};
 }
 
-void Context::Eval(std::span<const int32_t> tokens, bool all_logits) {
+void Context::Rewind(int64_t n_past) {
+  Require(n_past >= 0 && n_past <= n_past_,
+          StrCat("cannot rewind to position ", n_past, ": the cache holds ", n_past_, " positions"));
+  n_past_ = n_past;
+  n_logits_ = 0;
+}
+
+int64_t Context::Eval(std::span<const int32_t> tokens, bool all_logits, const std::function<bool()>& stop) {
   const ModelConfig& c = model_.config();
   const int64_t n = static_cast<int64_t>(tokens.size());
   Require(n > 0, "nothing to evaluate: no tokens");
@@ -88,11 +95,16 @@ void Context::Eval(std::span<const int32_t> tokens, bool all_logits) {
   n_logits_ = all_logits ? n : 1;
   logits_.resize(Size(n_logits_ * c.n_vocab));
   for (int64_t start = 0; start < n; start += options_.n_batch) {
+    if (stop && stop()) {
+      n_logits_ = 0;  // not even those of the finished passes: the call did not finish
+      return start;
+    }
     const int64_t count = std::min(options_.n_batch, n - start);
     const bool last_pass = start + count == n;
     float* out = all_logits ? logits_.data() + start * c.n_vocab : (last_pass ? logits_.data() : nullptr);
     EvalBatch(tokens.subspan(Size(start), Size(count)), all_logits, out);
   }
+  return n;
 }
 
 void Context::EvalBatch(std::span<const int32_t> tokens, bool all_logits, float* logits_out) {

@@ -7,8 +7,11 @@ SmolLM2-135M-Instruct comes from $TMAC_SMOLLM2, default ~/.cache/tmac/models/Smo
   - two greedy turns on SmolLM2 give the replies a one-shot greedy `tmac run` gives on the same
     conversation written out by the ChatML rules (here in Python), so feeding only each turn's new
     tokens into the kept KV cache changes nothing;
-  - Ctrl-C (SIGINT) during a reply stops it and the prompt comes back; at the prompt it ends the
-    chat promptly with status 0 and the speed summary;
+  - Ctrl-C (SIGINT) during a reply stops it and the prompt comes back; during the evaluation of a
+    long message it stops within a pass and drops the message (the next answer is the one of a
+    conversation without it); at the prompt, or twice, it ends the chat promptly with status 0 and
+    the speed summary;
+  - Ctrl-C during a one-shot run's prompt or generation ends it with the summary and status 130;
   - a model without a chat template, or an unknown --chat-template, is refused with a message
     naming --chat-template / the known formats;
   - empty lines and invalid UTF-8 are taken without a crash;
@@ -30,6 +33,9 @@ TMAC = ""
 SMOLLM = Path()
 STORIES = Path()
 TIMEOUT = 120  # seconds any one run may take on a loaded 2-core machine
+# About 2000 tokens: in passes of --batch 8 its evaluation takes well over ten seconds here, and
+# minutes on a loaded machine.
+LONG_TEXT = "The quick brown fox jumps over the lazy dog. " * 200
 
 
 def chatml(messages: list[tuple[str, str]]) -> str:
@@ -92,6 +98,11 @@ class Running:
 
     def prompts(self) -> int:
         return self.stderr_text().count("> ")
+
+    def cpu_seconds(self) -> float:
+        """The user and system time the process (all its threads) has taken so far, from Linux's /proc."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
     def send(self, data: bytes) -> None:
         self.process.stdin.write(data)
@@ -197,6 +208,55 @@ class ChatTest(unittest.TestCase):
         self.assertEqual(run.finish(), 0)
         self.assert_summary(run)
 
+    def interrupt_a_long_message(self, run: Running) -> None:
+        """Sends LONG_TEXT as a message and Ctrl-C while it is evaluated; the chat must be waiting
+        at its prompt."""
+        # Nothing is printed when the evaluation begins, but it shows as CPU time: waiting at the
+        # prompt and reading the line take next to none.
+        idle = run.cpu_seconds()
+        run.send((LONG_TEXT + "\n").encode())
+        run.wait_until(lambda: run.cpu_seconds() > idle + 0.3, "the message's evaluation")
+        run.process.send_signal(signal.SIGINT)
+
+    def test_ctrl_c_during_a_long_message_drops_it_and_the_chat_goes_on(self):
+        # A first turn, so that the cache holds a reply whose last token is not evaluated yet (a
+        # reply cut by -n, whose last token matters); then an open question, whose long answer
+        # depends on all that precedes it (a factual one was answered the same with the
+        # interrupted message's passes left in the cache, or with that last token lost).
+        questions = ["Tell me about the moon.", "Write a poem about the sea."]
+        run = self.chat("--temp", "0", "-n", "48", "--batch", "8", "-t", "2")
+        run.send((questions[0] + "\n").encode())
+        run.wait_until(lambda: run.prompts() >= 2 and run.out.endswith(b"\n"), "the first reply")
+        first_reply = run.out[:-1].decode()
+        self.interrupt_a_long_message(run)
+        run.wait_until(lambda: run.prompts() >= 3 and "the message is dropped" in run.stderr_text(),
+                       "the notice and the next prompt")
+        self.assertEqual(run.out.decode(), first_reply + "\n")  # a dropped message has no reply
+        run.send((questions[1] + "\n").encode())
+        self.assertEqual(run.finish(), 0, run.stderr_text())
+        self.assert_summary(run)
+        # Stopped after a few passes, not at the end of the message (the summary counts the
+        # tokens evaluated).
+        prompt_tokens = int(run.stderr_text().split("prompt: ")[1].split()[0])
+        self.assertLess(prompt_tokens, 1500)
+        # The cache went back to before the message: the answer is the one of the conversation
+        # without it.
+        conversation = [("user", questions[0]), ("assistant", first_reply), ("user", questions[1])]
+        expected = one_shot(chatml(conversation), 48)
+        self.assertEqual(run.out.decode(), first_reply + "\n" + expected + "\n")
+
+    def test_two_ctrl_c_during_a_long_message_end_the_chat(self):
+        run = self.chat("--batch", "8")
+        run.wait_until(lambda: run.prompts() >= 1, "the prompt")
+        self.interrupt_a_long_message(run)
+        time.sleep(0.2)  # apart, as in test_two_ctrl_c_end_the_chat
+        run.process.send_signal(signal.SIGINT)
+        # stdin stays open: only the second Ctrl-C can end the chat.
+        self.assertEqual(run.process.wait(timeout=TIMEOUT), 0, run.stderr_text())
+        self.assertEqual(run.finish(), 0)
+        self.assert_summary(run)
+        self.assertEqual(run.out, b"")
+
     def test_model_without_chat_template_is_refused(self):
         run = subprocess.run([TMAC, "run", "-m", str(STORIES), "-i"], input=b"hi\n", capture_output=True,
                              timeout=TIMEOUT)
@@ -245,6 +305,33 @@ class ChatTest(unittest.TestCase):
 
 
 class OneShotTest(unittest.TestCase):
+    def interrupted(self, prompt: str, started, what: str) -> Running:
+        """A greedy one-shot run on SmolLM2 sent Ctrl-C once `started(run)`; checks that it ends
+        promptly with status 130, the prompt and a line break on stdout, and the summary."""
+        run = Running(["run", "-m", str(SMOLLM), "-p", prompt, "-n", "500", "--temp", "0", "--batch", "8"])
+        self.addCleanup(run.kill)
+        run.wait_until(lambda: started(run), what)
+        run.process.send_signal(signal.SIGINT)
+        self.assertEqual(run.finish(), 130, run.stderr_text())
+        out = run.out.decode()
+        self.assertTrue(out.startswith(prompt) and out.endswith("\n"), out)
+        err = run.stderr_text()
+        for line in ("load: ", "prompt: ", "generation: ", "peak RSS: "):
+            self.assertIn(line, err)
+        return run
+
+    def test_ctrl_c_during_the_prompt_ends_the_run_with_status_130(self):
+        # The prompt is printed once Ctrl-C is counted, just before its evaluation starts.
+        run = self.interrupted(LONG_TEXT, lambda r: len(r.out) >= len(LONG_TEXT), "the prompt printed")
+        self.assertEqual(run.out.decode(), LONG_TEXT + "\n")  # nothing generated
+        self.assertIn("generation: 0 tokens", run.stderr_text())
+
+    def test_ctrl_c_during_the_generation_ends_the_run_with_status_130(self):
+        prompt = "Count from 1 to 1000:"
+        run = self.interrupted(prompt, lambda r: len(r.out) > len(prompt) + 20, "the generation")
+        generated = int(run.stderr_text().split("generation: ")[1].split()[0])
+        self.assertLess(generated, 500)
+
     def test_stories260k_greedy_reference(self):
         reference = (STORIES.parent / "greedy-reference.txt").read_text().splitlines()
         run = subprocess.run([TMAC, "run", "-m", str(STORIES), "-p", "Once upon a time", "-n", "124", "--temp", "0"],
