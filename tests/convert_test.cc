@@ -18,6 +18,7 @@
 #include "gguf_test_util.h"
 #include "reference.h"
 #include "tmac/error.h"
+#include "tmac/ggml_random.h"
 #include "tmac/ggml_types.h"
 #include "tmac/gguf.h"
 #include "tmac/lut.h"
@@ -278,37 +279,42 @@ TEST_F(ConvertTest, TernaryTl2) {
   EXPECT_TRUE(std::equal(rebuilt.data(), rebuilt.data() + rebuilt.bytes(), direct.data()));
 }
 
-// A Q4_0 matmul weight at --bits 4 is repacked, not requantized: the rebuilt matrix's weights are
-// the decoder's, bit for bit.
+// A matmul weight whose type has a lossless repack at --bits is repacked, not requantized: the
+// rebuilt matrix's weights are the decoder's, bit for bit, in the scale storage of fewest bytes.
 TEST_F(ConvertTest, RepacksMatchingTypesLosslessly) {
-  const int64_t k = 128, m = 96;
-  std::vector<uint8_t> blocks(static_cast<size_t>(m * GgmlRowBytes(GgmlType::kQ4_0, k)));
-  for (size_t i = 0; i < blocks.size(); ++i) blocks[i] = static_cast<uint8_t>(i * 37 + 11);
-  for (size_t b = 0; b < blocks.size(); b += 18) {  // finite fp16 scales: 0x2c00 + small mantissas
-    blocks[b] = static_cast<uint8_t>(b / 18);
-    blocks[b + 1] = 0x2c;
+  struct Case {
+    GgmlType type;
+    int bits, group;
+    const char* scale_type;
+  };
+  // Q4_0's scales and bias terms (-d/2) are f16 values; the K-quants' are d * sc products.
+  for (const Case& c : {Case{GgmlType::kQ4_0, 4, 32, "f16"}, Case{GgmlType::kQ2_K, 2, 16, "i8xf16"},
+                        Case{GgmlType::kQ3_K, 3, 16, "i8xf16"}, Case{GgmlType::kQ4_K, 4, 32, "i8xf16"}}) {
+    const std::string name = GgmlTypeName(c.type);
+    const int64_t k = 512, m = 96;
+    const int64_t row_bytes = GgmlRowBytes(c.type, k);
+    std::vector<uint8_t> blocks(static_cast<size_t>(m * row_bytes));
+    RandomGgmlRows(c.type, k, 0.02f, 7, 0, m, blocks.data());
+    GgufWriter writer;
+    writer.Add("general.architecture", std::string("llama"));
+    writer.AddTensor("blk.0.attn_q.weight", {k, m}, c.type, blocks);
+    writer.Write(logs_ / (name + ".gguf"));
+    const fs::path out = dir_ / (name + ".out.gguf");
+    const RunResult run =
+        Tmac("convert " + Quote(logs_ / (name + ".gguf")) + " " + Quote(out) + " --bits " + std::to_string(c.bits), logs_);
+    ASSERT_EQ(run.status, 0) << run.err;
+    EXPECT_NE(run.out.find("1 repacked losslessly"), std::string::npos) << run.out;
+    const GgufFile file = GgufFile::Open(out);
+    const GgufTensor& t = file.GetTensor("blk.0.attn_q.weight");
+    EXPECT_TRUE(file.Get<bool>(TmacTensorKey(t.name, "lossless"))) << name;
+    EXPECT_EQ(file.GetString(TmacTensorKey(t.name, "source_type")), name);
+    EXPECT_EQ(file.GetString(TmacTensorKey(t.name, "scale_type")), c.scale_type) << name;
+    EXPECT_EQ(file.GetU32(TmacTensorKey(t.name, "group")), static_cast<uint32_t>(c.group)) << name;
+    const std::vector<float> weights = Dequantize(ReadLutTensor(file, t).Unpack());
+    std::vector<float> decoded(static_cast<size_t>(m * k));
+    for (int64_t r = 0; r < m; ++r) DecodeRow(c.type, blocks.data() + r * row_bytes, k, decoded.data() + r * k);
+    EXPECT_EQ(weights, decoded) << name;
   }
-  GgufWriter writer;
-  writer.Add("general.architecture", std::string("llama"));
-  writer.AddTensor("blk.0.attn_q.weight", {k, m}, GgmlType::kQ4_0, blocks);
-  writer.Write(logs_ / "q4_0.gguf");
-  const fs::path out = dir_ / "out.gguf";
-  const RunResult run = Tmac("convert " + Quote(logs_ / "q4_0.gguf") + " " + Quote(out) + " --bits 4", logs_);
-  ASSERT_EQ(run.status, 0) << run.err;
-  EXPECT_NE(run.out.find("1 repacked losslessly"), std::string::npos) << run.out;
-  const GgufFile file = GgufFile::Open(out);
-  const GgufTensor& t = file.GetTensor("blk.0.attn_q.weight");
-  EXPECT_TRUE(file.Get<bool>(TmacTensorKey(t.name, "lossless")));
-  EXPECT_EQ(file.GetString(TmacTensorKey(t.name, "source_type")), "Q4_0");
-  // Q4_0's scales and bias terms (-d/2) are f16 values, so the f16 layout holds them exactly.
-  EXPECT_EQ(file.GetString(TmacTensorKey(t.name, "scale_type")), "f16");
-  EXPECT_EQ(file.GetU32(TmacTensorKey(t.name, "group")), 32u);
-  const std::vector<float> weights = Dequantize(ReadLutTensor(file, t).Unpack());
-  std::vector<float> decoded(static_cast<size_t>(m * k));
-  for (int64_t r = 0; r < m; ++r) {
-    DecodeRow(GgmlType::kQ4_0, blocks.data() + r * GgmlRowBytes(GgmlType::kQ4_0, k), k, decoded.data() + r * k);
-  }
-  EXPECT_EQ(weights, decoded);
 }
 
 TEST_F(ConvertTest, RefusesToOverwriteWithoutForce) {

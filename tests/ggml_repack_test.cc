@@ -140,10 +140,11 @@ TEST_P(GgmlRepackTest, LutKernelsRunTheRepackedMatrix) {
   }
 }
 
-// The f16 layout is chosen only when it holds every scale and bias exactly: for Q4_0 and the
-// ternary types when no scale is tiny (halving a subnormal loses its last bit), never for the types
-// whose scales are float products. Either layout gives the same bits from the kernels.
-TEST_P(GgmlRepackTest, F16ScalesOnlyWhereTheyAreExact) {
+// The narrow layouts are chosen only when they hold every scale and bias exactly: f16 for Q4_0
+// and the ternary types when no scale is tiny (halving a subnormal loses its last bit), and for
+// Q4_1; two-level for the K-quants, whose scales are products of their factors. Every layout
+// gives the same bits from the kernels.
+TEST_P(GgmlRepackTest, NarrowScalesOnlyWhereTheyAreExact) {
   const Case& c = GetParam();
   std::vector<uint8_t> normal = blocks_;
   const auto block_bytes = static_cast<size_t>(GgmlBlock(c.type).type_size);
@@ -158,21 +159,35 @@ TEST_P(GgmlRepackTest, F16ScalesOnlyWhereTheyAreExact) {
   }
   const QuantMatrix w = RepackGgml(c.type, normal.data(), kRows, kCols);
   // f16 scales with zero points whose bias terms s * (mid - z) are f16 values too, or f16 scales
-  // and mins (Q4_1, whose min is stored); the K-quants' d * sc products need f32.
+  // and mins (Q4_1, whose min is stored); the K-quants' d * sc products keep their factors.
   const bool zero_points = c.type == GgmlType::kQ4_0 || c.type == GgmlType::kTQ1_0 || c.type == GgmlType::kTQ2_0;
   const bool f16_types = zero_points || c.type == GgmlType::kQ4_1;
-  const ScaleType narrow = LosslessScaleType(w);
-  EXPECT_EQ(narrow, f16_types ? ScaleType::kF16 : ScaleType::kF32) << GgmlTypeName(c.type);
+  const bool k_quant = c.type == GgmlType::kQ2_K || c.type == GgmlType::kQ3_K || c.type == GgmlType::kQ4_K;
+  const LutLayout base{c.bits, c.group, 64, ScaleType::kF32, IndexOrder::kChunkPairs};
+  const ScaleType narrow = WithLosslessScales(base, w).scale_type;
+  EXPECT_EQ(narrow, f16_types ? ScaleType::kF16 : k_quant ? ScaleType::kTwoLevel : ScaleType::kF32)
+      << GgmlTypeName(c.type);
   if (zero_points) {
-    EXPECT_EQ(LosslessScaleType(w_), ScaleType::kF32) << "subnormal scales, halved, need f32";
+    EXPECT_EQ(WithLosslessScales(base, w_).scale_type, ScaleType::kF32) << "subnormal scales, halved, need f32";
   }
-  const LutMatrix wide = LutMatrix::Pack(w, {c.bits, c.group, 64, ScaleType::kF32, IndexOrder::kChunkPairs});
-  const LutMatrix packed = LutMatrix::Pack(w, {c.bits, c.group, 64, narrow, IndexOrder::kChunkPairs});
+  // The narrow form gives the f32 form's results bit for bit, on every ISA and in both table modes.
   const std::vector<float> x = testing::RandomVector(kCols, 11);
-  std::vector<float> a(kRows), b(kRows);
-  LutMatmul(wide, x.data(), 1, a.data(), {TableMode::kInt8, Isa::kScalar, nullptr});
-  LutMatmul(packed, x.data(), 1, b.data(), {TableMode::kInt8, Isa::kScalar, nullptr});
-  EXPECT_EQ(a, b);
+  for (Isa isa : SupportedIsas()) {
+    LutLayout layout = DefaultLutLayout(c.bits, c.group, isa);
+    layout.scale_type = ScaleType::kF32;
+    const LutMatrix wide = LutMatrix::Pack(w, layout);
+    const LutMatrix packed = LutMatrix::Pack(w, WithLosslessScales(layout, w));
+    if (k_quant) {
+      EXPECT_LT(packed.bytes(), wide.bytes());
+      EXPECT_EQ(packed.Unpack().factors, w.factors);
+    }
+    for (TableMode mode : {TableMode::kInt8, TableMode::kInt16}) {
+      std::vector<float> a(kRows), b(kRows);
+      LutMatmul(wide, x.data(), 1, a.data(), {mode, isa, nullptr});
+      LutMatmul(packed, x.data(), 1, b.data(), {mode, isa, nullptr});
+      EXPECT_EQ(a, b) << IsaName(isa);
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, GgmlRepackTest, ::testing::ValuesIn(kCases),

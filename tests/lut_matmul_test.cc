@@ -208,7 +208,7 @@ TEST(LutMatmul, MinFormIsExactWithInt8Activations) {
       if (type == ScaleType::kF16) {
         for (float& s : w.scales) s = testing::Stored(s, ScaleType::kF16);
         for (float& m : w.mins) m = testing::Stored(m, ScaleType::kF16);
-        ASSERT_EQ(LosslessScaleType(w), ScaleType::kF16);
+        ASSERT_EQ(WithLosslessScales(DefaultLutLayout(bits, 64), w).scale_type, ScaleType::kF16);
       }
       const std::vector<float> expected = testing::ReferenceMatmulInt8(w, xq, type);
       for (Isa isa : SupportedIsas()) {
@@ -220,6 +220,48 @@ TEST(LutMatmul, MinFormIsExactWithInt8Activations) {
         std::vector<float> y(expected.size());
         LutMatmulInt8(packed, xq, y.data(), {TableMode::kInt8, isa, nullptr});
         EXPECT_EQ(y, expected) << IsaName(isa) << " bits " << bits;
+      }
+    }
+  }
+}
+
+// Two-level scales compute every scale and min in the kernels as super * factor: the products
+// the f32 form stores, so both give the same bits, whatever the ISA, table mode, tile or order.
+TEST(LutMatmul, TwoLevelScalesGiveTheF32Results) {
+  const int64_t batch = 3;
+  for (int bits = 1; bits <= 4; ++bits) {
+    for (bool min_form : {true, false}) {
+      QuantMatrix w = testing::RandomQuantMatrix(150, 768, bits, 32, /*symmetric=*/false, 40 + bits);
+      if (min_form) {
+        w = testing::ToMinForm(w);
+      } else {
+        std::fill(w.zeros.begin(), w.zeros.end(), 4.f);
+      }
+      w = testing::WithRandomFactors(w, 256, 50 + bits);
+      const auto x = testing::RandomVector(batch * w.cols, 60);
+      const Int8Activations xq = QuantizeActivations(x.data(), batch, w.cols);
+      for (Isa isa : SupportedIsas()) {
+        for (int tile_rows : {64, 128}) {
+          for (IndexOrder order : {IndexOrder::kChunkPairs, IndexOrder::kChunkQuads}) {
+            if (!IsaReadsOrder(isa, order)) continue;
+            const LutLayout f32{bits, 32, tile_rows, ScaleType::kF32, order};
+            const LutMatrix wide = LutMatrix::Pack(w, f32);
+            const LutMatrix packed = LutMatrix::Pack(w, WithLosslessScales(f32, w));
+            ASSERT_EQ(packed.layout().scale_type, ScaleType::kTwoLevel);
+            const std::string what = std::string(IsaName(isa)) + " bits " + std::to_string(bits) + " tile " +
+                                     std::to_string(tile_rows) + (min_form ? " mins" : " zeros");
+            for (TableMode mode : {TableMode::kInt8, TableMode::kInt8Fast, TableMode::kInt16}) {
+              std::vector<float> a(static_cast<size_t>(batch * w.rows)), b(a.size());
+              LutMatmul(wide, x.data(), batch, a.data(), {mode, isa, nullptr});
+              LutMatmul(packed, x.data(), batch, b.data(), {mode, isa, nullptr});
+              EXPECT_EQ(a, b) << what;
+            }
+            std::vector<float> a(static_cast<size_t>(batch * w.rows)), b(a.size());
+            LutMatmulInt8(wide, xq, a.data(), {TableMode::kInt8, isa, nullptr});
+            LutMatmulInt8(packed, xq, b.data(), {TableMode::kInt8, isa, nullptr});
+            EXPECT_EQ(a, b) << what << " int8 activations";
+          }
+        }
       }
     }
   }

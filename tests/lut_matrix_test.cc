@@ -1,9 +1,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
+#include <span>
 #include <ostream>
 #include <string>
 
+#include "expect_error.h"
 #include "formats/lut_view.h"
 #include "reference.h"
 #include "tmac/error.h"
@@ -135,6 +138,69 @@ TEST(LutMatrix, UniformZeroPointStoresNoBiasTerms) {
     w.zeros[5] = z - 1.f;  // one group off: the bias terms are stored again
     EXPECT_EQ(LutMatrix::Pack(w, layout).bias().form, BiasForm::kStored) << bits << " bits";
   }
+}
+
+// K-quant-style scales: int8 factors per group and f16 values per super-group, stored as such.
+TEST(LutMatrix, TwoLevelScalesRoundTripInFewerBytes) {
+  for (int bits = 1; bits <= 4; ++bits) {
+    for (int group : {16, 32}) {
+      for (bool min_form : {true, false}) {
+        QuantMatrix w = testing::RandomQuantMatrix(70, 512, bits, group, /*symmetric=*/false, 31);
+        if (min_form) {
+          w = testing::ToMinForm(w);
+        } else {
+          std::fill(w.zeros.begin(), w.zeros.end(), 1.f);  // Q3_K's form: one zero point
+        }
+        w = testing::WithRandomFactors(w, 256, 32);
+        const LutLayout layout = WithLosslessScales(DefaultLutLayout(bits, group, Isa::kScalar), w);
+        ASSERT_EQ(layout.scale_type, ScaleType::kTwoLevel);
+        ASSERT_EQ(layout.super_group, 256);
+        const LutMatrix packed = LutMatrix::Pack(w, layout);
+        // Per 256 weights of a row: the codes, then a byte per group and an f16 super-value
+        // for the scales, and as many for the mins. Two tiles of 64 rows, two super-groups.
+        const int64_t per_super = 256 * bits / 8 + (256 / group + 2) * (min_form ? 2 : 1);
+        EXPECT_EQ(packed.bytes(), 128 * 2 * per_super) << bits << " bits, group " << group;
+        const QuantMatrix back = packed.Unpack();
+        EXPECT_EQ(back.codes, w.codes);
+        EXPECT_EQ(back.scales, w.scales);
+        EXPECT_EQ(back.mins, w.mins);
+        EXPECT_EQ(back.zeros, w.zeros);
+        EXPECT_EQ(back.factors, w.factors);
+        const LutMatrix copy = packed.Clone();
+        EXPECT_EQ(0, std::memcmp(copy.data(), packed.data(), static_cast<size_t>(packed.bytes())));
+      }
+    }
+  }
+}
+
+TEST(LutMatrix, TwoLevelScalesNeedTheirFactors) {
+  const QuantMatrix plain = testing::ToMinForm(testing::RandomQuantMatrix(8, 256, 2, 16, false, 4));
+  const LutLayout two_level{2, 16, 64, ScaleType::kTwoLevel, IndexOrder::kChunkPairs, 256};
+  EXPECT_EQ(WithLosslessScales(two_level, plain).scale_type, ScaleType::kF32);
+  testing::ExpectError([&] { LutMatrix::Pack(plain, two_level); }, "scale factors");
+  const QuantMatrix w = testing::WithRandomFactors(plain, 256, 5);
+  LutLayout other = two_level;
+  other.super_group = 128;
+  testing::ExpectError([&] { LutMatrix::Pack(w, other); }, "super-group 128");
+  other.super_group = 24;
+  testing::ExpectError([&] { LutMatrix::Pack(w, other); }, "multiple of the group");
+  LutLayout f16{2, 16, 64, ScaleType::kF16, IndexOrder::kChunkPairs, 256};
+  testing::ExpectError([&] { LutMatrix::Pack(w, f16); }, "two-level scales only");
+  QuantMatrix wrong = w;
+  wrong.factors.scale_factors[3] += 1;
+  testing::ExpectError([&] { LutMatrix::Pack(wrong, two_level); }, "not the product of its factors");
+  QuantMatrix wide = w;
+  wide.factors.super_scales[0] = 0.1f;  // not an f16 value
+  for (size_t i = 0; i < 256 / 16; ++i)
+    wide.scales[i] = wide.factors.super_scales[0] * static_cast<float>(wide.factors.scale_factors[i]);
+  testing::ExpectError([&] { LutMatrix::Pack(wide, two_level); }, "f16 super-scales");
+  QuantMatrix stored = testing::WithRandomFactors(testing::RandomQuantMatrix(8, 256, 2, 16, false, 4), 256, 5);
+  testing::ExpectError([&] { LutMatrix::Pack(stored, two_level); }, "stored bias terms");
+  const LutMatrix packed = LutMatrix::Pack(w, two_level);
+  const std::span<const uint8_t> bytes(packed.data(), static_cast<size_t>(packed.bytes()));
+  testing::ExpectError([&] { LutMatrix::FromBytes(8, 128, two_level, packed.bias(), bytes); },
+                       "multiple of the super-group");
+  EXPECT_EQ(LutMatrix::FromBytes(8, 256, two_level, packed.bias(), bytes).Unpack().factors, w.factors);
 }
 
 TEST(LutMatrix, RejectsLayoutsThatDoNotFit) {

@@ -43,6 +43,36 @@ inline QuantMatrix ToMinForm(QuantMatrix w) {
   return w;
 }
 
+// w with its scales (and mins, in the min form) replaced by K-quant-style products: random f16
+// super-values per `super_group` times random factors (-32..31 for scales, as Q3_K's signed ones;
+// 0..63 for mins), with the factorization kept in w.factors.
+inline QuantMatrix WithRandomFactors(QuantMatrix w, int super_group, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> super(0.0005f, 0.005f);
+  std::uniform_int_distribution<int> scale_factor(-32, 31), min_factor(0, 63);
+  ScaleFactors& f = w.factors;
+  f.super_group = super_group;
+  const auto supers = static_cast<size_t>(w.rows * (w.cols / super_group));
+  const int64_t per_super = super_group / w.group;
+  f.super_scales.resize(supers);
+  for (auto& v : f.super_scales) v = RoundToHalf(super(rng));
+  f.scale_factors.resize(w.scales.size());
+  for (size_t i = 0; i < w.scales.size(); ++i) {
+    f.scale_factors[i] = static_cast<int8_t>(scale_factor(rng));
+    w.scales[i] = f.super_scales[i / static_cast<size_t>(per_super)] * static_cast<float>(f.scale_factors[i]);
+  }
+  if (!w.mins.empty()) {
+    f.super_mins.resize(supers);
+    for (auto& v : f.super_mins) v = RoundToHalf(super(rng));
+    f.min_factors.resize(w.mins.size());
+    for (size_t i = 0; i < w.mins.size(); ++i) {
+      f.min_factors[i] = static_cast<int8_t>(min_factor(rng));
+      w.mins[i] = f.super_mins[i / static_cast<size_t>(per_super)] * static_cast<float>(f.min_factors[i]);
+    }
+  }
+  return w;
+}
+
 inline std::vector<float> RandomVector(int64_t n, uint32_t seed, float lo = -1.f, float hi = 1.f) {
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> d(lo, hi);

@@ -13,8 +13,9 @@
 //   TQ1_0  2-bit, group 256, zeros form: scale d, zero 1 (trits as codes 0..2)
 //
 // with d * sc and dmin * m the float32 products the decoders compute. Those products need not be
-// f16 values, so pack the result with ScaleType::kF32 to keep it lossless (and groups of 16
-// with IndexOrder::kChunkPairs).
+// f16 values; the K-quants keep their factorization (QuantMatrix::factors: d, dmin and the
+// integer sc, m per group), so WithLosslessScales packs them in ScaleType::kTwoLevel, which
+// computes the same products in the kernels (and groups of 16 need IndexOrder::kChunkPairs).
 #pragma once
 
 #include <cstdint>

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "tmac/isa.h"
@@ -19,7 +20,14 @@ namespace tmac {
 class ThreadPool;
 
 // How scales and zero terms are stored in a packed matrix.
-enum class ScaleType { kF16, kF32 };
+enum class ScaleType {
+  kF16,
+  kF32,
+  // llama.cpp's K-quant scales (QuantMatrix::factors): an int8 factor per group times an f16
+  // value per super-group, multiplied in f32 by the kernels as the decoders do. Q2_K reads 3.1
+  // bits per weight this way where f32 products cost 6.
+  kTwoLevel,
+};
 
 // How index nibbles are interleaved (docs/kernels.md draws both).
 enum class IndexOrder {
@@ -31,6 +39,9 @@ enum class IndexOrder {
   kChunkQuads,
 };
 
+// "f16", "f32" or "i8xf16" (kTwoLevel): the names docs/format.md gives them.
+std::string_view ScaleTypeName(ScaleType type);
+
 // Parameters of the packed layout. The kernels read them from the matrix; nothing about the
 // layout is a constant elsewhere.
 struct LutLayout {
@@ -39,6 +50,7 @@ struct LutLayout {
   int tile_rows = 64;  // rows interleaved in one tile: 64 or 128
   ScaleType scale_type = ScaleType::kF16;
   IndexOrder order = IndexOrder::kChunkPairs;
+  int super_group = 0;  // kTwoLevel: weights per super-group along K (a multiple of group); else 0
 };
 
 // Run-time parameters of the kernels for one packed matrix. They decide how fast a product runs,
@@ -68,9 +80,10 @@ enum class TableMode {
               // tables: llama.cpp's accuracy, twice kInt8's lookups
 };
 
-// The narrower ScaleType that holds w's scales and bias terms (or mins) exactly: kF16 when every
-// one is an f16 value (Q4_0, Q4_1 and TQ1_0/TQ2_0 repacks: llama.cpp's f16 scales), else kF32.
-ScaleType LosslessScaleType(const QuantMatrix& w);
+// `layout` with the scale storage of fewest bytes that holds w's scales and bias terms (or mins)
+// exactly: kTwoLevel when w keeps its K-quant factors, kF16 when every value is an f16 one
+// (Q4_0, Q4_1 and TQ1_0/TQ2_0 repacks: llama.cpp's f16 scales), else kF32.
+LutLayout WithLosslessScales(LutLayout layout, const QuantMatrix& w);
 
 // How a packed matrix keeps its groups' bias terms s * (mid - z), mid = (2^b - 1) / 2
 // (docs/kernels.md). What is stored sits after each block's scales, in the scale type. Each form
@@ -100,9 +113,11 @@ class LutMatrix {
   LutMatrix& operator=(LutMatrix&&) noexcept;
 
   // Throws tmac::Error when w is invalid or does not fit the layout (K not a multiple of the
-  // group, group or tile_rows unsupported, layout.bits != w.bits).
+  // group, group or tile_rows unsupported, layout.bits != w.bits; kTwoLevel without w's factors
+  // for layout.super_group, or with bias terms that are not derived from a min or the scale).
   static LutMatrix Pack(const QuantMatrix& w, const LutLayout& layout);
-  // The inverse of Pack: the same codes, and scales and zeros as stored (f16-rounded in kF16).
+  // The inverse of Pack: the same codes, and scales and zeros as stored (f16-rounded in kF16;
+  // kTwoLevel gives the factors too).
   QuantMatrix Unpack() const;
   // A deep copy (benchmarks rotate over many copies to stream from DRAM).
   LutMatrix Clone() const;

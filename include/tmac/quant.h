@@ -14,6 +14,11 @@
 // which `mins` holds instead of `zeros` (scale * code is exact, so this form reproduces their
 // decoders bit for bit where a zero point min / scale would round).
 // Ternary weights {-1, 0, +1} are 2-bit codes {0, 1, 2} with zero 1 (see MakeTernary).
+//
+// llama.cpp's K-quants store each group's scale (and min) as a small integer factor of an f16
+// value shared by a super-block of 256 weights. `factors` keeps that factorization beside the
+// products, so a packed layout can store the factors (ScaleType::kTwoLevel) in a third of the
+// bytes of f32 products and still compute every scale exactly as the decoders do.
 #pragma once
 
 #include <cstdint>
@@ -28,6 +33,19 @@ inline constexpr int kMaxBits = 4;
 // need more (their Pack says so).
 bool IsSupportedGroup(int group);
 
+// scale[m][g] = super_scale[m][j] * scale_factor[m][g] and min[m][g] = super_min[m][j] *
+// min_factor[m][g], computed in float32, with j = g * group / super_group.
+struct ScaleFactors {
+  int super_group = 0;                // weights per super-block along K; 0: no factorization
+  std::vector<float> super_scales;    // rows * cols / super_group, f16 values
+  std::vector<float> super_mins;      // as super_scales, with mins; else empty
+  std::vector<int8_t> scale_factors;  // rows * groups_per_row
+  std::vector<int8_t> min_factors;    // as scale_factors, with mins; else empty
+
+  bool empty() const { return super_group == 0; }
+  bool operator==(const ScaleFactors&) const = default;
+};
+
 struct QuantMatrix {
   int64_t rows = 0;  // M: output features
   int64_t cols = 0;  // K: input features
@@ -37,6 +55,7 @@ struct QuantMatrix {
   std::vector<float> scales;   // rows * groups_per_row, row-major
   std::vector<float> zeros;    // empty (symmetric) or rows * groups_per_row
   std::vector<float> mins;     // empty, or rows * groups_per_row instead of zeros
+  ScaleFactors factors;        // how scales and mins factor (K-quants), or empty
 
   int64_t groups_per_row() const { return group > 0 ? cols / group : 0; }
   bool symmetric() const { return zeros.empty() && mins.empty(); }
@@ -47,7 +66,7 @@ struct QuantMatrix {
   // The real weight w[m][k], as defined in the header comment.
   float Weight(int64_t m, int64_t k) const;
   // Throws tmac::Error naming the first inconsistency (bad bits or group, wrong sizes,
-  // a code out of range, a non-finite scale).
+  // a code out of range, a non-finite scale, factors whose products are not the scales or mins).
   void Validate() const;
 };
 

@@ -176,7 +176,7 @@ void Convert(const ConvertOptions& o) {
       packed_bytes = static_cast<uint64_t>(tl2s.back().bytes());
     } else {
       LutLayout layout = DefaultLutLayout(q.bits, q.group, Isa::kScalar);
-      if (lossless) layout.scale_type = LosslessScaleType(q);  // the decoders' scales, exactly
+      if (lossless) layout = WithLosslessScales(layout, q);  // the decoders' scales, exactly
       luts.push_back(LutMatrix::Pack(q, layout));
       AddLutTensor(writer, t.name, luts.back());
       packed_bytes = static_cast<uint64_t>(luts.back().bytes());

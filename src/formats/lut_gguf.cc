@@ -1,6 +1,8 @@
 // Packed tmac matrices as GGUF tensors; docs/format.md is the specification.
 #include "formats/lut_gguf.h"
 
+#include <algorithm>
+#include <initializer_list>
 #include <span>
 
 #include "tmac/error.h"
@@ -9,7 +11,6 @@ namespace tmac {
 
 namespace {
 
-std::string_view ScaleTypeName(ScaleType type) { return type == ScaleType::kF16 ? "f16" : "f32"; }
 std::string_view OrderName(IndexOrder order) {
   return order == IndexOrder::kChunkPairs ? "chunk_pairs" : "chunk_quads";
 }
@@ -53,6 +54,7 @@ void AddLutTensor(GgufWriter& writer, const std::string& name, const LutMatrix& 
   writer.Add(TmacTensorKey(name, "group"), uint32_t(l.group));
   writer.Add(TmacTensorKey(name, "tile_rows"), uint32_t(l.tile_rows));
   writer.Add(TmacTensorKey(name, "scale_type"), std::string(ScaleTypeName(l.scale_type)));
+  if (l.scale_type == ScaleType::kTwoLevel) writer.Add(TmacTensorKey(name, "super_group"), uint32_t(l.super_group));
   writer.Add(TmacTensorKey(name, "index_order"), std::string(OrderName(l.order)));
   writer.Add(TmacTensorKey(name, "has_bias"), w.bias().stored());
   if (w.bias().form == BiasForm::kMin) writer.Add(TmacTensorKey(name, "bias_is_min"), true);
@@ -96,8 +98,11 @@ LutMatrix ReadLutTensor(const GgufFile& file, const GgufTensor& tensor) {
     layout.group = GetInt(file, tensor.name, "group");
     layout.tile_rows = GetInt(file, tensor.name, "tile_rows");
     const std::string& scale = file.GetString(TmacTensorKey(tensor.name, "scale_type"));
-    Require(scale == "f16" || scale == "f32", "unknown scale_type " + scale);
-    layout.scale_type = scale == "f16" ? ScaleType::kF16 : ScaleType::kF32;
+    const auto known = {ScaleType::kF16, ScaleType::kF32, ScaleType::kTwoLevel};
+    const auto type = std::find_if(known.begin(), known.end(), [&](ScaleType t) { return ScaleTypeName(t) == scale; });
+    Require(type != known.end(), "unknown scale_type " + scale);
+    layout.scale_type = *type;
+    if (layout.scale_type == ScaleType::kTwoLevel) layout.super_group = GetInt(file, tensor.name, "super_group");
     const std::string& order = file.GetString(TmacTensorKey(tensor.name, "index_order"));
     Require(order == "chunk_pairs" || order == "chunk_quads", "unknown index_order " + order);
     layout.order = order == "chunk_pairs" ? IndexOrder::kChunkPairs : IndexOrder::kChunkQuads;

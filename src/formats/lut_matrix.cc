@@ -18,6 +18,7 @@ namespace tmac {
 namespace {
 
 constexpr int kPair = kernels::kPair;
+constexpr int kMaxSuperGroup = 4096;
 
 void StoreParam(uint8_t* base, int64_t index, float value, ScaleType type) {
   if (type == ScaleType::kF16) {
@@ -83,10 +84,20 @@ float StoredBias(const QuantMatrix& w, const LutBias& bias, float mid, int64_t m
 }
 
 // The layout's own parameters (bits and group are checked against the matrix by the caller).
-void CheckLayout(const LutLayout& layout) {
+void CheckLayout(const LutLayout& layout, const LutBias& bias) {
   Require(layout.tile_rows == 64 || layout.tile_rows == 128,
           "unsupported tile_rows " + std::to_string(layout.tile_rows) + " (expected 64 or 128)");
-  Require(layout.scale_type == ScaleType::kF16 || layout.scale_type == ScaleType::kF32, "unknown scale type");
+  Require(layout.scale_type == ScaleType::kF16 || layout.scale_type == ScaleType::kF32 ||
+              layout.scale_type == ScaleType::kTwoLevel,
+          "unknown scale type");
+  if (layout.scale_type == ScaleType::kTwoLevel) {
+    Require(layout.super_group > 0 && layout.super_group <= kMaxSuperGroup && layout.super_group % layout.group == 0,
+            "a two-level super-group must be a multiple of the group " + std::to_string(layout.group) +
+                " up to " + std::to_string(kMaxSuperGroup) + ", got " + std::to_string(layout.super_group));
+    Require(bias.form != BiasForm::kStored, "two-level scales cannot hold stored bias terms");
+  } else {
+    Require(layout.super_group == 0, "a super-group is for two-level scales only");
+  }
   Require(layout.order == IndexOrder::kChunkPairs || layout.order == IndexOrder::kChunkQuads,
           "unknown index order");
   Require(layout.order != IndexOrder::kChunkQuads || layout.group % 32 == 0,
@@ -94,6 +105,15 @@ void CheckLayout(const LutLayout& layout) {
 }
 
 }  // namespace
+
+std::string_view ScaleTypeName(ScaleType type) {
+  switch (type) {
+    case ScaleType::kF16: return "f16";
+    case ScaleType::kF32: return "f32";
+    case ScaleType::kTwoLevel: return "i8xf16";
+  }
+  return "?";
+}
 
 LutMatrix::LutMatrix() : storage_(nullptr, &std::free) {}
 LutMatrix::~LutMatrix() = default;
@@ -104,18 +124,44 @@ int64_t LutMatrix::tiles() const {
   return layout_.tile_rows > 0 ? (rows_ + layout_.tile_rows - 1) / layout_.tile_rows : 0;
 }
 
-ScaleType LosslessScaleType(const QuantMatrix& w) {
+namespace {
+
+bool AllHalf(const std::vector<float>& values) {
+  return std::all_of(values.begin(), values.end(), [](float v) { return RoundToHalf(v) == v; });
+}
+
+// Whether w's factors fit kTwoLevel storage: f16 super-values, and bias terms the kernels derive.
+bool FitsTwoLevel(const QuantMatrix& w) {
+  return !w.factors.empty() && BiasOf(w).form != BiasForm::kStored && AllHalf(w.factors.super_scales) &&
+         AllHalf(w.factors.super_mins);
+}
+
+ScaleType NarrowestOneLevel(const QuantMatrix& w) {
   const float mid = Midpoint(w.bits);
+  const LutBias bias = BiasOf(w);
   for (int64_t m = 0; m < w.rows; ++m) {
     for (int64_t g = 0; g < w.groups_per_row(); ++g) {
       const float s = w.scale(m, g);
       if (RoundToHalf(s) != s) return ScaleType::kF32;
       if (w.symmetric()) continue;
-      const float stored = w.mins.empty() ? Bias(w, mid, m, g) : w.mins[static_cast<size_t>(m * w.groups_per_row() + g)];
+      const float stored = StoredBias(w, bias, mid, m, g);
       if (RoundToHalf(stored) != stored) return ScaleType::kF32;
     }
   }
   return ScaleType::kF16;
+}
+
+}  // namespace
+
+LutLayout WithLosslessScales(LutLayout layout, const QuantMatrix& w) {
+  if (FitsTwoLevel(w)) {
+    layout.scale_type = ScaleType::kTwoLevel;
+    layout.super_group = w.factors.super_group;
+  } else {
+    layout.scale_type = NarrowestOneLevel(w);
+    layout.super_group = 0;
+  }
+  return layout;
 }
 
 LutMatrix LutMatrix::Pack(const QuantMatrix& w, const LutLayout& layout) {
@@ -124,13 +170,20 @@ LutMatrix LutMatrix::Pack(const QuantMatrix& w, const LutLayout& layout) {
                                      std::to_string(w.bits));
   Require(layout.group == w.group, "layout group " + std::to_string(layout.group) +
                                        " differs from the matrix's " + std::to_string(w.group));
-  CheckLayout(layout);
+  const LutBias bias = BiasOf(w);
+  CheckLayout(layout, bias);
+  const bool two_level = layout.scale_type == ScaleType::kTwoLevel;
+  if (two_level) {
+    Require(w.factors.super_group == layout.super_group,
+            "two-level scales need the matrix's scale factors for super-group " + std::to_string(layout.super_group));
+    Require(FitsTwoLevel(w), "two-level scales need f16 super-scales and super-mins");
+  }
 
   LutMatrix out;
   out.rows_ = w.rows;
   out.cols_ = w.cols;
   out.layout_ = layout;
-  out.bias_ = BiasOf(w);
+  out.bias_ = bias;
   const LutGeometry geo = GeometryOf(out);
   out.bytes_ = geo.total_bytes;
   out.storage_ = AllocateAligned(static_cast<size_t>(geo.total_bytes), /*huge_pages=*/true);
@@ -138,25 +191,40 @@ LutMatrix LutMatrix::Pack(const QuantMatrix& w, const LutLayout& layout) {
 
   const int rows_per_tile = layout.tile_rows;
   const float mid = Midpoint(w.bits);
+  const int64_t supers_per_row = two_level ? w.cols / layout.super_group : 0;
   for (int64_t tile = 0; tile < geo.tiles; ++tile) {
-    for (int64_t g = 0; g < geo.groups; ++g) {
-      uint8_t* block = out.storage_.get() + (tile * geo.groups + g) * geo.block_bytes;
+    for (int64_t b = 0; b < geo.blocks; ++b) {
+      uint8_t* block = out.storage_.get() + (tile * geo.blocks + b) * geo.block_bytes;
       for (int r = 0; r < rows_per_tile; ++r) {
         const int64_t m = tile * rows_per_tile + r;
         if (m >= w.rows) break;  // padding rows keep zero codes, scales and biases
-        const uint8_t* codes = w.codes.data() + m * w.cols + g * w.group;
-        for (int j = 0; j < w.group / kPair; ++j) {
-          for (int p = 0; p < w.bits; ++p) {
-            const IndexSlot slot = SlotOf(layout, j, p, r);
-            block[slot.offset] =
-                static_cast<uint8_t>(Nibble(codes, slot.chunk_lo, p) | Nibble(codes, slot.chunk_hi, p) << 4);
+        if (two_level) {
+          const auto j = static_cast<size_t>(m * supers_per_row + b);
+          StoreParam(block, r, w.factors.super_scales[j], ScaleType::kF16);
+          if (bias.stored()) StoreParam(block + 2 * rows_per_tile, r, w.factors.super_mins[j], ScaleType::kF16);
+        }
+        for (int64_t sub = 0; sub < geo.sub_groups; ++sub) {
+          const int64_t g = b * geo.sub_groups + sub;
+          const uint8_t* codes = w.codes.data() + m * w.cols + g * w.group;
+          uint8_t* index = block + geo.header_bytes + sub * geo.sub_bytes;
+          for (int j = 0; j < w.group / kPair; ++j) {
+            for (int p = 0; p < w.bits; ++p) {
+              const IndexSlot slot = SlotOf(layout, j, p, r);
+              index[slot.offset] =
+                  static_cast<uint8_t>(Nibble(codes, slot.chunk_lo, p) | Nibble(codes, slot.chunk_hi, p) << 4);
+            }
+          }
+          uint8_t* scales = index + geo.index_bytes;
+          uint8_t* biases = scales + geo.param_bytes;
+          const auto i = static_cast<size_t>(m * geo.groups + g);
+          if (two_level) {
+            scales[r] = static_cast<uint8_t>(w.factors.scale_factors[i]);
+            if (bias.stored()) biases[r] = static_cast<uint8_t>(w.factors.min_factors[i]);
+          } else {
+            StoreParam(scales, r, w.scales[i], layout.scale_type);
+            if (bias.stored()) StoreParam(biases, r, StoredBias(w, bias, mid, m, g), layout.scale_type);
           }
         }
-        const float s = w.scale(m, g);
-        uint8_t* params = block + geo.index_bytes;
-        StoreParam(params, r, s, layout.scale_type);
-        if (out.bias_.stored())
-          StoreParam(params + geo.param_bytes, r, StoredBias(w, out.bias_, mid, m, g), layout.scale_type);
       }
     }
   }
@@ -183,7 +251,9 @@ LutMatrix LutMatrix::FromBytes(int64_t rows, int64_t cols, const LutLayout& layo
   Require(IsSupportedGroup(layout.group), "unsupported group " + std::to_string(layout.group));
   Require(cols % layout.group == 0,
           "cols " + std::to_string(cols) + " is not a multiple of the group " + std::to_string(layout.group));
-  CheckLayout(layout);
+  CheckLayout(layout, bias);
+  Require(layout.super_group == 0 || cols % layout.super_group == 0,
+          "cols " + std::to_string(cols) + " is not a multiple of the super-group " + std::to_string(layout.super_group));
   Require(bias.form == BiasForm::kPerScale ? std::isfinite(bias.per_scale) && bias.per_scale != 0.f
                                            : bias.per_scale == 0.f,
           "a bias per scale must be finite and not 0, and is only for BiasForm::kPerScale");
@@ -204,6 +274,7 @@ LutMatrix LutMatrix::FromBytes(int64_t rows, int64_t cols, const LutLayout& layo
 QuantMatrix LutMatrix::Unpack() const {
   Require(data_ != nullptr, "unpacking an empty LutMatrix");
   const LutGeometry geo = GeometryOf(*this);
+  const bool two_level = layout_.scale_type == ScaleType::kTwoLevel;
   QuantMatrix w;
   w.rows = rows_;
   w.cols = cols_;
@@ -216,34 +287,62 @@ QuantMatrix LutMatrix::Unpack() const {
   } else if (bias_.form != BiasForm::kNone) {
     w.zeros.resize(w.scales.size());
   }
+  ScaleFactors& f = w.factors;
+  if (two_level) {
+    f.super_group = layout_.super_group;
+    f.super_scales.resize(static_cast<size_t>(rows_ * geo.blocks));
+    f.scale_factors.resize(w.scales.size());
+    if (bias_.stored()) {
+      f.super_mins.resize(f.super_scales.size());
+      f.min_factors.resize(w.scales.size());
+    }
+  }
   const float mid = Midpoint(w.bits);
   const int rows_per_tile = layout_.tile_rows;
   for (int64_t m = 0; m < rows_; ++m) {
     const int64_t tile = m / rows_per_tile;
     const int r = static_cast<int>(m % rows_per_tile);
-    for (int64_t g = 0; g < geo.groups; ++g) {
-      const uint8_t* block = data_ + (tile * geo.groups + g) * geo.block_bytes;
-      uint8_t* codes = w.codes.data() + m * cols_ + g * w.group;
-      for (int j = 0; j < w.group / kPair; ++j) {
-        for (int p = 0; p < w.bits; ++p) {
-          const IndexSlot slot = SlotOf(layout_, j, p, r);
-          SetNibble(codes, slot.chunk_lo, p, block[slot.offset] & 0xF);
-          SetNibble(codes, slot.chunk_hi, p, block[slot.offset] >> 4);
-        }
+    for (int64_t b = 0; b < geo.blocks; ++b) {
+      const uint8_t* block = data_ + (tile * geo.blocks + b) * geo.block_bytes;
+      const auto j = static_cast<size_t>(m * geo.blocks + b);
+      if (two_level) {
+        f.super_scales[j] = LoadParam(block, r, ScaleType::kF16);
+        if (bias_.stored()) f.super_mins[j] = LoadParam(block + 2 * rows_per_tile, r, ScaleType::kF16);
       }
-      const uint8_t* params = block + geo.index_bytes;
-      const float s = LoadParam(params, r, layout_.scale_type);
-      w.scales[static_cast<size_t>(m * geo.groups + g)] = s;
-      const size_t i = static_cast<size_t>(m * geo.groups + g);
-      switch (bias_.form) {
-        case BiasForm::kNone: break;
-        case BiasForm::kStored: {
-          const float bias = LoadParam(params + geo.param_bytes, r, layout_.scale_type);
-          w.zeros[i] = s != 0.f ? mid - bias / s : mid;
-          break;
+      for (int64_t sub = 0; sub < geo.sub_groups; ++sub) {
+        const int64_t g = b * geo.sub_groups + sub;
+        const uint8_t* index = block + geo.header_bytes + sub * geo.sub_bytes;
+        uint8_t* codes = w.codes.data() + m * cols_ + g * w.group;
+        for (int jj = 0; jj < w.group / kPair; ++jj) {
+          for (int p = 0; p < w.bits; ++p) {
+            const IndexSlot slot = SlotOf(layout_, jj, p, r);
+            SetNibble(codes, slot.chunk_lo, p, index[slot.offset] & 0xF);
+            SetNibble(codes, slot.chunk_hi, p, index[slot.offset] >> 4);
+          }
         }
-        case BiasForm::kPerScale: w.zeros[i] = mid - bias_.per_scale; break;
-        case BiasForm::kMin: w.mins[i] = LoadParam(params + geo.param_bytes, r, layout_.scale_type); break;
+        const uint8_t* scales = index + geo.index_bytes;
+        const uint8_t* biases = scales + geo.param_bytes;
+        const auto i = static_cast<size_t>(m * geo.groups + g);
+        // The scale and the stored bias value, as the kernels compute them.
+        float s, stored = 0.f;
+        if (two_level) {
+          f.scale_factors[i] = static_cast<int8_t>(scales[r]);
+          s = f.super_scales[j] * static_cast<float>(f.scale_factors[i]);
+          if (bias_.stored()) {
+            f.min_factors[i] = static_cast<int8_t>(biases[r]);
+            stored = f.super_mins[j] * static_cast<float>(f.min_factors[i]);
+          }
+        } else {
+          s = LoadParam(scales, r, layout_.scale_type);
+          if (bias_.stored()) stored = LoadParam(biases, r, layout_.scale_type);
+        }
+        w.scales[i] = s;
+        switch (bias_.form) {
+          case BiasForm::kNone: break;
+          case BiasForm::kStored: w.zeros[i] = s != 0.f ? mid - stored / s : mid; break;
+          case BiasForm::kPerScale: w.zeros[i] = mid - bias_.per_scale; break;
+          case BiasForm::kMin: w.mins[i] = stored; break;
+        }
       }
     }
   }

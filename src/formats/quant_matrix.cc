@@ -11,6 +11,34 @@ bool IsSupportedGroup(int group) {
   return group == 16 || group == 32 || group == 64 || group == 128 || group == 256;
 }
 
+namespace {
+
+// The factor vectors' sizes, and every product equal to the scale or min it stands for.
+void ValidateFactors(const QuantMatrix& w) {
+  const ScaleFactors& f = w.factors;
+  Require(f.super_group > 0 && f.super_group % w.group == 0 && w.cols % f.super_group == 0,
+          "super-group " + std::to_string(f.super_group) + " must be a multiple of the group " +
+              std::to_string(w.group) + " that divides K = " + std::to_string(w.cols));
+  const auto params = static_cast<size_t>(w.rows * w.groups_per_row());
+  const auto supers = static_cast<size_t>(w.rows * (w.cols / f.super_group));
+  const bool with_mins = !w.mins.empty();
+  Require(f.super_scales.size() == supers && f.scale_factors.size() == params,
+          "scale factors do not match the shape");
+  Require(with_mins ? f.super_mins.size() == supers && f.min_factors.size() == params
+                    : f.super_mins.empty() && f.min_factors.empty(),
+          "min factors do not match the mins");
+  const int64_t per_super = f.super_group / w.group;
+  for (size_t i = 0; i < params; ++i) {
+    const auto j = static_cast<size_t>(static_cast<int64_t>(i) / per_super);
+    if (f.super_scales[j] * static_cast<float>(f.scale_factors[i]) != w.scales[i])
+      throw Error("scale " + std::to_string(i) + " is not the product of its factors");
+    if (with_mins && f.super_mins[j] * static_cast<float>(f.min_factors[i]) != w.mins[i])
+      throw Error("min " + std::to_string(i) + " is not the product of its factors");
+  }
+}
+
+}  // namespace
+
 float QuantMatrix::zero(int64_t m, int64_t g) const {
   const int64_t i = m * groups_per_row() + g;
   if (!mins.empty()) return scales[i] != 0.f ? mins[i] / scales[i] : 0.f;
@@ -61,6 +89,7 @@ void QuantMatrix::Validate() const {
   check_finite(scales, "scale");
   check_finite(zeros, "zero point");
   check_finite(mins, "min");
+  if (!factors.empty()) ValidateFactors(*this);
 }
 
 QuantMatrix MakeTernary(int64_t rows, int64_t cols, int group, const std::vector<int8_t>& values,

@@ -13,6 +13,8 @@
 //            nibble = chunk 8o+k, high nibble = chunk 8o+4+k.
 //   scales   [tile_rows]  (f16 or f32)
 //   biases   [tile_rows]  (only when the matrix has zero points)
+// With kTwoLevel scales a block spans a super-group: f16 super-scales [tile_rows] (and super-mins),
+// then per group the indices, int8 scale factors [tile_rows] (and int8 min factors).
 #ifndef TMAC_ISA_NS
 #error "define TMAC_ISA_NS before including lut_kernel-inl.h"
 #endif
@@ -67,36 +69,66 @@ inline void BuildTablesI8(const int8_t* q, float scale, int64_t k, int group, ui
   }
 }
 
-// y[r] += (I[r] * unit) * scale[r] + bias[r] * act_sum for the rows of one (tile, group) block,
-// with bias[r] stored, computed from a stored min, or scale[r] * bias_per_scale (LutBias).
-// Separate multiplies and adds (the build disables FMA contraction) so that every ISA and the
-// reference round identically.
+// y[r] += (I[r] * unit) * s[r] + term(r, s[r]) * act_sum over a group's rows, in one pass that
+// keeps every value in registers. Separate multiplies and adds (the build disables FMA
+// contraction) so that every ISA and the reference round identically.
+template <int kRows, class Scale, class Term>
+inline void AccumulateGroup(const int32_t* sums, float unit, float act_sum, const Scale& scale, const Term& term,
+                            float* y) {
+  for (int r = 0; r < kRows; ++r) {
+    const float s = scale(r);
+    y[r] += static_cast<float>(sums[r]) * unit * s + term(r, s) * act_sum;
+  }
+}
+template <int kRows, class Scale>
+inline void AccumulateGroup(const int32_t* sums, float unit, const Scale& scale, float* y) {
+  for (int r = 0; r < kRows; ++r) y[r] += static_cast<float>(sums[r]) * unit * scale(r);
+}
+
+// The epilogue of one (tile, group) for scales given as scale(r) and stored bias values (terms
+// or mins, LutBias) as stored(r): the bias term is stored, computed from a stored min as
+// s * mid - min, or s * bias_per_scale, each rounded as Pack computes it.
+template <int kRows, class Scale, class Stored>
+inline void Epilogue(const int32_t* sums, const LutWeights& w, float unit, float act_sum, const Scale& scale,
+                     const Stored& stored, float* y) {
+  if (w.has_bias && w.bias_is_min) {
+    const float mid = 0.5f * static_cast<float>((1 << w.bits) - 1);
+    AccumulateGroup<kRows>(sums, unit, act_sum, scale, [&](int r, float s) { return s * mid - stored(r); }, y);
+  } else if (w.has_bias) {
+    AccumulateGroup<kRows>(sums, unit, act_sum, scale, [&](int r, float) { return stored(r); }, y);
+  } else if (w.bias_per_scale != 0.f) {
+    const float per_scale = w.bias_per_scale;
+    AccumulateGroup<kRows>(sums, unit, act_sum, scale, [&](int, float s) { return s * per_scale; }, y);
+  } else {
+    AccumulateGroup<kRows>(sums, unit, scale, y);
+  }
+}
+
+// The epilogue with the group's scales (and stored bias values) read from `params`, the bytes
+// after its indices. `super` and `super_stored` hold the block's f16 super-values as floats
+// (two_level only): a scale is super * factor, the product the K-quant decoders compute.
 template <int kRows>
-inline void Epilogue(const int32_t* sums, const uint8_t* params, const LutWeights& w, float unit, float act_sum,
-                     float* y) {
+inline void GroupEpilogue(const int32_t* sums, const uint8_t* params, const LutWeights& w, const float* super,
+                          const float* super_stored, float unit, float act_sum, float* y) {
+  if (w.two_level) {
+    const auto* factors = reinterpret_cast<const int8_t*>(params);
+    const auto* stored_factors = factors + w.param_bytes;
+    Epilogue<kRows>(
+        sums, w, unit, act_sum, [&](int r) { return super[r] * static_cast<float>(factors[r]); },
+        [&](int r) { return super_stored[r] * static_cast<float>(stored_factors[r]); }, y);
+    return;
+  }
   alignas(64) float scales[kRows];
-  alignas(64) float biases[kRows];
-  const int64_t param_bytes = static_cast<int64_t>(kRows) * (w.f16_scales ? 2 : 4);
+  alignas(64) float stored[kRows];
   if (w.f16_scales) {
     Ops::HalfToFloat(reinterpret_cast<const uint16_t*>(params), scales, kRows);
-    if (w.has_bias) Ops::HalfToFloat(reinterpret_cast<const uint16_t*>(params + param_bytes), biases, kRows);
+    if (w.has_bias) Ops::HalfToFloat(reinterpret_cast<const uint16_t*>(params + w.param_bytes), stored, kRows);
   } else {
     std::memcpy(scales, params, sizeof(scales));
-    if (w.has_bias) std::memcpy(biases, params + param_bytes, sizeof(biases));
+    if (w.has_bias) std::memcpy(stored, params + w.param_bytes, sizeof(stored));
   }
-  if (w.has_bias) {
-    if (w.bias_is_min) {  // the term s * mid - min, as Pack computes it (LutBias)
-      const float mid = 0.5f * static_cast<float>((1 << w.bits) - 1);
-      for (int r = 0; r < kRows; ++r) biases[r] = scales[r] * mid - biases[r];
-    }
-    for (int r = 0; r < kRows; ++r) y[r] += static_cast<float>(sums[r]) * unit * scales[r] + biases[r] * act_sum;
-  } else if (w.bias_per_scale != 0.f) {
-    // The term Pack computes, s * (mid - z), rounded the same way.
-    for (int r = 0; r < kRows; ++r)
-      y[r] += static_cast<float>(sums[r]) * unit * scales[r] + scales[r] * w.bias_per_scale * act_sum;
-  } else {
-    for (int r = 0; r < kRows; ++r) y[r] += static_cast<float>(sums[r]) * unit * scales[r];
-  }
+  Epilogue<kRows>(
+      sums, w, unit, act_sum, [&](int r) { return scales[r]; }, [&](int r) { return stored[r]; }, y);
 }
 
 // Weight bytes are prefetched `prefetch` bytes ahead of each load (LutWeights::prefetch_bytes):
@@ -208,18 +240,28 @@ inline void QuadSums(const uint8_t* idx, int group, int64_t prefetch, const uint
 template <int kBits, LookupKind kKind, int kRows>
 void GemvTiles(const LutWeights& w, const LutTables& t, int64_t tile_begin, int64_t tile_end, float* y) {
   const int64_t group_table_bytes = TableOffset(kKind, w.group / kChunk);
+  const int64_t blocks = w.groups / w.sub_groups;
   for (int64_t tile = tile_begin; tile < tile_end; ++tile) {
     alignas(64) float acc[kRows] = {};
-    const uint8_t* block = w.data + tile * w.groups * w.block_bytes;
-    for (int64_t g = 0; g < w.groups; ++g, block += w.block_bytes) {
-      alignas(64) int32_t sums[kRows] = {};
-      const uint8_t* lut = t.lut + g * group_table_bytes;
-      if (w.quads) {
-        QuadSums<kBits, kKind, kRows>(block, w.group, w.prefetch_bytes, lut, sums);
-      } else {
-        PairSums<kBits, kKind, kRows>(block, w.group, w.prefetch_bytes, lut, sums);
+    const uint8_t* block = w.data + tile * blocks * w.block_bytes;
+    for (int64_t b = 0; b < blocks; ++b, block += w.block_bytes) {
+      alignas(64) float super_scales[kRows], super_stored[kRows];
+      if (w.two_level) {
+        Ops::HalfToFloat(reinterpret_cast<const uint16_t*>(block), super_scales, kRows);
+        if (w.has_bias) Ops::HalfToFloat(reinterpret_cast<const uint16_t*>(block + 2 * kRows), super_stored, kRows);
       }
-      Epilogue<kRows>(sums, block + w.index_bytes, w, t.unit[g], t.act_sum[g], acc);
+      const uint8_t* idx = block + w.header_bytes;
+      for (int sub = 0; sub < w.sub_groups; ++sub, idx += w.sub_bytes) {
+        const int64_t g = b * w.sub_groups + sub;
+        alignas(64) int32_t sums[kRows] = {};
+        const uint8_t* lut = t.lut + g * group_table_bytes;
+        if (w.quads) {
+          QuadSums<kBits, kKind, kRows>(idx, w.group, w.prefetch_bytes, lut, sums);
+        } else {
+          PairSums<kBits, kKind, kRows>(idx, w.group, w.prefetch_bytes, lut, sums);
+        }
+        GroupEpilogue<kRows>(sums, idx + w.index_bytes, w, super_scales, super_stored, t.unit[g], t.act_sum[g], acc);
+      }
     }
     const int64_t row0 = tile * kRows;
     const int64_t valid = w.rows - row0 < kRows ? w.rows - row0 : kRows;

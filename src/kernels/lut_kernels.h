@@ -33,12 +33,17 @@ struct LutWeights {
   int group = 0;
   int tile_rows = 0;
   bool f16_scales = true;
+  bool two_level = false;    // ScaleType::kTwoLevel: int8 factors times f16 super-scales
+  int sub_groups = 1;        // groups per block: super_group / group with two_level, else 1
   bool has_bias = false;     // a value per row after the scales: the bias term, or
   bool bias_is_min = false;  // with this, the group's min: the term is scale * mid - min
   float bias_per_scale = 0;  // nothing stored and not 0: the term is scale * this
   bool quads = false;       // IndexOrder::kChunkQuads, else kChunkPairs
-  int64_t index_bytes = 0;  // per (tile, group) block: (group / 8) * bits * tile_rows
-  int64_t block_bytes = 0;  // index bytes plus scales (and biases)
+  int64_t header_bytes = 0;  // two_level: the f16 super-scales (and super-mins) opening a block
+  int64_t index_bytes = 0;   // per (tile, group): (group / 8) * bits * tile_rows
+  int64_t param_bytes = 0;   // the scales of a group (its biases take as many again)
+  int64_t sub_bytes = 0;     // a group's index bytes, scales (and biases)
+  int64_t block_bytes = 0;   // header_bytes + sub_groups * sub_bytes
   int64_t prefetch_bytes = 0;  // how far ahead of each weight load to prefetch (KernelTuning)
 };
 

@@ -92,8 +92,8 @@ Linear Linear::Load(const GgufFile& file, const GgufTensor& tensor, Isa isa, con
   LutLayout layout = DefaultLutLayout(q.bits, q.group, isa);
   layout.tile_rows = config.tile_rows;
   layout.order = config.order;
-  layout.scale_type = LosslessScaleType(q);  // the decoders' scales exactly, in f16 when they fit
-  LutMatrix w = LutMatrix::Pack(q, layout);
+  // The decoders' scales exactly, in the fewest bytes that hold them.
+  LutMatrix w = LutMatrix::Pack(q, WithLosslessScales(layout, q));
   w.set_tuning(config.runtime);
   linear.weights_ = std::move(w);
   file.ReleasePages(tensor);  // only the repacked form stays in memory
@@ -155,8 +155,8 @@ std::string Linear::Describe() const {
   if (const auto* view = std::get_if<GgmlMatrixView>(&weights_)) return GgmlTypeName(view->type);
   if (const auto* lut = std::get_if<LutMatrix>(&weights_)) {
     const LutLayout& l = lut->layout();
-    return StrCat("lut ", l.bits, "-bit g", l.group, " ", l.scale_type == ScaleType::kF32 ? "f32" : "f16",
-                  " ", l.order == IndexOrder::kChunkQuads ? "quads" : "pairs", TuningText());
+    return StrCat("lut ", l.bits, "-bit g", l.group, " ", ScaleTypeName(l.scale_type), " ",
+                  l.order == IndexOrder::kChunkQuads ? "quads" : "pairs", TuningText());
   }
   return StrCat("tl2 g", std::get<Tl2Matrix>(weights_).group(), TuningText());
 }
