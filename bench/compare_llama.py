@@ -105,7 +105,7 @@ def convert_step(source: Step, bits: str, versus: str, ternary_pack: str = "", p
 
 
 def full_plan():
-    """Issue #5's set. Llama-2-7B: llama.cpp's Q4_0, Q3_K, Q2_K, and tmac convert at 4..1 bits (from
+    """Issue #5's set. Llama-2-7B: llama.cpp's Q4_0, Q4_K, Q3_K, Q2_K, and tmac convert at 4..1 bits (from
     the Q4_0 file: random weights, only speed matters; Q4_0 repacks losslessly at 4 bits, g32). BitNet-3B
     padded to 256 (llama.cpp's super-block types need it): Q4_0, Q2_K, TQ2_0, TQ1_0 and TL2; exact
     shape (3200/8640, which only tmac runs in ternary): ternary LUT and TL2 requantized from Q4_0."""
@@ -121,6 +121,7 @@ def full_plan():
         convert_step(q4, "1", versus=f"{b7} Q2_K"),
         synth_step(b7, "Q2_K", "2", pp=True),
         synth_step(b7, "Q3_K", "3"),
+        synth_step(b7, "Q4_K", "4"),  # the most common user format
         tq2,
         convert_step(tq2, "t", versus=tq2.key, ternary_pack="1.67"),
         synth_step(pad, "TQ1_0", "t"),
