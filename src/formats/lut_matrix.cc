@@ -130,15 +130,15 @@ bool AllHalf(const std::vector<float>& values) {
   return std::all_of(values.begin(), values.end(), [](float v) { return RoundToHalf(v) == v; });
 }
 
-// Whether w's factors fit kTwoLevel storage: f16 super-values, and bias terms the kernels derive.
-bool FitsTwoLevel(const QuantMatrix& w) {
-  return !w.factors.empty() && BiasOf(w).form != BiasForm::kStored && AllHalf(w.factors.super_scales) &&
+// Whether w's factors fit kTwoLevel storage: f16 super-values, and bias terms the kernels derive
+// (`bias` is BiasOf(w)).
+bool FitsTwoLevel(const QuantMatrix& w, const LutBias& bias) {
+  return !w.factors.empty() && bias.form != BiasForm::kStored && AllHalf(w.factors.super_scales) &&
          AllHalf(w.factors.super_mins);
 }
 
-ScaleType NarrowestOneLevel(const QuantMatrix& w) {
+ScaleType NarrowestOneLevel(const QuantMatrix& w, const LutBias& bias) {
   const float mid = Midpoint(w.bits);
-  const LutBias bias = BiasOf(w);
   for (int64_t m = 0; m < w.rows; ++m) {
     for (int64_t g = 0; g < w.groups_per_row(); ++g) {
       const float s = w.scale(m, g);
@@ -154,11 +154,12 @@ ScaleType NarrowestOneLevel(const QuantMatrix& w) {
 }  // namespace
 
 LutLayout WithLosslessScales(LutLayout layout, const QuantMatrix& w) {
-  if (FitsTwoLevel(w)) {
+  const LutBias bias = BiasOf(w);
+  if (FitsTwoLevel(w, bias)) {
     layout.scale_type = ScaleType::kTwoLevel;
     layout.super_group = w.factors.super_group;
   } else {
-    layout.scale_type = NarrowestOneLevel(w);
+    layout.scale_type = NarrowestOneLevel(w, bias);
     layout.super_group = 0;
   }
   return layout;
@@ -176,7 +177,7 @@ LutMatrix LutMatrix::Pack(const QuantMatrix& w, const LutLayout& layout) {
   if (two_level) {
     Require(w.factors.super_group == layout.super_group,
             "two-level scales need the matrix's scale factors for super-group " + std::to_string(layout.super_group));
-    Require(FitsTwoLevel(w), "two-level scales need f16 super-scales and super-mins");
+    Require(FitsTwoLevel(w, bias), "two-level scales need f16 super-scales and super-mins");
   }
 
   LutMatrix out;
@@ -191,39 +192,36 @@ LutMatrix LutMatrix::Pack(const QuantMatrix& w, const LutLayout& layout) {
 
   const int rows_per_tile = layout.tile_rows;
   const float mid = Midpoint(w.bits);
-  const int64_t supers_per_row = two_level ? w.cols / layout.super_group : 0;
+  uint8_t* data = out.storage_.get();
   for (int64_t tile = 0; tile < geo.tiles; ++tile) {
-    for (int64_t b = 0; b < geo.blocks; ++b) {
-      uint8_t* block = out.storage_.get() + (tile * geo.blocks + b) * geo.block_bytes;
+    for (int64_t g = 0; g < geo.groups; ++g) {
+      uint8_t* header = data + geo.BlockOffset(tile, g);
+      uint8_t* index = data + geo.GroupOffset(tile, g);
+      uint8_t* scales = index + geo.index_bytes;
+      uint8_t* biases = scales + geo.param_bytes;
       for (int r = 0; r < rows_per_tile; ++r) {
         const int64_t m = tile * rows_per_tile + r;
         if (m >= w.rows) break;  // padding rows keep zero codes, scales and biases
-        if (two_level) {
-          const auto j = static_cast<size_t>(m * supers_per_row + b);
-          StoreParam(block, r, w.factors.super_scales[j], ScaleType::kF16);
-          if (bias.stored()) StoreParam(block + 2 * rows_per_tile, r, w.factors.super_mins[j], ScaleType::kF16);
+        const uint8_t* codes = w.codes.data() + m * w.cols + g * w.group;
+        for (int j = 0; j < w.group / kPair; ++j) {
+          for (int p = 0; p < w.bits; ++p) {
+            const IndexSlot slot = SlotOf(layout, j, p, r);
+            index[slot.offset] =
+                static_cast<uint8_t>(Nibble(codes, slot.chunk_lo, p) | Nibble(codes, slot.chunk_hi, p) << 4);
+          }
         }
-        for (int64_t sub = 0; sub < geo.sub_groups; ++sub) {
-          const int64_t g = b * geo.sub_groups + sub;
-          const uint8_t* codes = w.codes.data() + m * w.cols + g * w.group;
-          uint8_t* index = block + geo.header_bytes + sub * geo.sub_bytes;
-          for (int j = 0; j < w.group / kPair; ++j) {
-            for (int p = 0; p < w.bits; ++p) {
-              const IndexSlot slot = SlotOf(layout, j, p, r);
-              index[slot.offset] =
-                  static_cast<uint8_t>(Nibble(codes, slot.chunk_lo, p) | Nibble(codes, slot.chunk_hi, p) << 4);
-            }
-          }
-          uint8_t* scales = index + geo.index_bytes;
-          uint8_t* biases = scales + geo.param_bytes;
-          const auto i = static_cast<size_t>(m * geo.groups + g);
-          if (two_level) {
-            scales[r] = static_cast<uint8_t>(w.factors.scale_factors[i]);
-            if (bias.stored()) biases[r] = static_cast<uint8_t>(w.factors.min_factors[i]);
-          } else {
-            StoreParam(scales, r, w.scales[i], layout.scale_type);
-            if (bias.stored()) StoreParam(biases, r, StoredBias(w, bias, mid, m, g), layout.scale_type);
-          }
+        const auto i = static_cast<size_t>(m * geo.groups + g);
+        if (!two_level) {
+          StoreParam(scales, r, w.scales[i], layout.scale_type);
+          if (bias.stored()) StoreParam(biases, r, StoredBias(w, bias, mid, m, g), layout.scale_type);
+          continue;
+        }
+        scales[r] = static_cast<uint8_t>(w.factors.scale_factors[i]);
+        if (bias.stored()) biases[r] = static_cast<uint8_t>(w.factors.min_factors[i]);
+        if (g % geo.sub_groups == 0) {  // the block's first group: its super-values too
+          const auto j = static_cast<size_t>(m * geo.blocks + g / geo.sub_groups);
+          StoreParam(header, r, w.factors.super_scales[j], ScaleType::kF16);
+          if (bias.stored()) StoreParam(header + 2 * rows_per_tile, r, w.factors.super_mins[j], ScaleType::kF16);
         }
       }
     }
@@ -302,47 +300,44 @@ QuantMatrix LutMatrix::Unpack() const {
   for (int64_t m = 0; m < rows_; ++m) {
     const int64_t tile = m / rows_per_tile;
     const int r = static_cast<int>(m % rows_per_tile);
-    for (int64_t b = 0; b < geo.blocks; ++b) {
-      const uint8_t* block = data_ + (tile * geo.blocks + b) * geo.block_bytes;
-      const auto j = static_cast<size_t>(m * geo.blocks + b);
-      if (two_level) {
-        f.super_scales[j] = LoadParam(block, r, ScaleType::kF16);
-        if (bias_.stored()) f.super_mins[j] = LoadParam(block + 2 * rows_per_tile, r, ScaleType::kF16);
+    for (int64_t g = 0; g < geo.groups; ++g) {
+      const uint8_t* index = data_ + geo.GroupOffset(tile, g);
+      const uint8_t* scales = index + geo.index_bytes;
+      const uint8_t* biases = scales + geo.param_bytes;
+      uint8_t* codes = w.codes.data() + m * cols_ + g * w.group;
+      for (int j = 0; j < w.group / kPair; ++j) {
+        for (int p = 0; p < w.bits; ++p) {
+          const IndexSlot slot = SlotOf(layout_, j, p, r);
+          SetNibble(codes, slot.chunk_lo, p, index[slot.offset] & 0xF);
+          SetNibble(codes, slot.chunk_hi, p, index[slot.offset] >> 4);
+        }
       }
-      for (int64_t sub = 0; sub < geo.sub_groups; ++sub) {
-        const int64_t g = b * geo.sub_groups + sub;
-        const uint8_t* index = block + geo.header_bytes + sub * geo.sub_bytes;
-        uint8_t* codes = w.codes.data() + m * cols_ + g * w.group;
-        for (int jj = 0; jj < w.group / kPair; ++jj) {
-          for (int p = 0; p < w.bits; ++p) {
-            const IndexSlot slot = SlotOf(layout_, jj, p, r);
-            SetNibble(codes, slot.chunk_lo, p, index[slot.offset] & 0xF);
-            SetNibble(codes, slot.chunk_hi, p, index[slot.offset] >> 4);
-          }
+      const auto i = static_cast<size_t>(m * geo.groups + g);
+      // The scale and the stored bias value, as the kernels compute them.
+      float s, stored = 0.f;
+      if (two_level) {
+        const auto j = static_cast<size_t>(m * geo.blocks + g / geo.sub_groups);
+        if (g % geo.sub_groups == 0) {  // the block's first group: read its super-values
+          const uint8_t* header = data_ + geo.BlockOffset(tile, g);
+          f.super_scales[j] = LoadParam(header, r, ScaleType::kF16);
+          if (bias_.stored()) f.super_mins[j] = LoadParam(header + 2 * rows_per_tile, r, ScaleType::kF16);
         }
-        const uint8_t* scales = index + geo.index_bytes;
-        const uint8_t* biases = scales + geo.param_bytes;
-        const auto i = static_cast<size_t>(m * geo.groups + g);
-        // The scale and the stored bias value, as the kernels compute them.
-        float s, stored = 0.f;
-        if (two_level) {
-          f.scale_factors[i] = static_cast<int8_t>(scales[r]);
-          s = f.super_scales[j] * static_cast<float>(f.scale_factors[i]);
-          if (bias_.stored()) {
-            f.min_factors[i] = static_cast<int8_t>(biases[r]);
-            stored = f.super_mins[j] * static_cast<float>(f.min_factors[i]);
-          }
-        } else {
-          s = LoadParam(scales, r, layout_.scale_type);
-          if (bias_.stored()) stored = LoadParam(biases, r, layout_.scale_type);
+        f.scale_factors[i] = static_cast<int8_t>(scales[r]);
+        s = f.super_scales[j] * static_cast<float>(f.scale_factors[i]);
+        if (bias_.stored()) {
+          f.min_factors[i] = static_cast<int8_t>(biases[r]);
+          stored = f.super_mins[j] * static_cast<float>(f.min_factors[i]);
         }
-        w.scales[i] = s;
-        switch (bias_.form) {
-          case BiasForm::kNone: break;
-          case BiasForm::kStored: w.zeros[i] = s != 0.f ? mid - stored / s : mid; break;
-          case BiasForm::kPerScale: w.zeros[i] = mid - bias_.per_scale; break;
-          case BiasForm::kMin: w.mins[i] = stored; break;
-        }
+      } else {
+        s = LoadParam(scales, r, layout_.scale_type);
+        if (bias_.stored()) stored = LoadParam(biases, r, layout_.scale_type);
+      }
+      w.scales[i] = s;
+      switch (bias_.form) {
+        case BiasForm::kNone: break;
+        case BiasForm::kStored: w.zeros[i] = s != 0.f ? mid - stored / s : mid; break;
+        case BiasForm::kPerScale: w.zeros[i] = mid - bias_.per_scale; break;
+        case BiasForm::kMin: w.mins[i] = stored; break;
       }
     }
   }

@@ -24,6 +24,13 @@ struct LutGeometry {
   int64_t sub_bytes = 0;     // index bytes, scales and biases of one group
   int64_t block_bytes = 0;
   int64_t total_bytes = 0;
+
+  // Where the block holding group g of a tile begins (its super-values with kTwoLevel), and where
+  // the group's own bytes begin: its indices, then its scales and biases.
+  int64_t BlockOffset(int64_t tile, int64_t g) const { return (tile * blocks + g / sub_groups) * block_bytes; }
+  int64_t GroupOffset(int64_t tile, int64_t g) const {
+    return BlockOffset(tile, g) + header_bytes + (g % sub_groups) * sub_bytes;
+  }
 };
 
 inline LutGeometry GeometryOf(const LutMatrix& w) {
