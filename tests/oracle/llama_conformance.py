@@ -5,17 +5,19 @@ On a fixed text evaluated the way llama.cpp's perplexity tool does (chunks of --
 second half of each scored), and on greedy generation from a few prompts.
 
 Why the thresholds are measured, not fixed: with quantized activations (llama.cpp rounds them to
-Q8 blocks, tmac to int8 per weight group) the forward pass is chaotic. A perturbation of 1e-4
-anywhere (llama.cpp's own f16 instead of f32 KV cache, say) flips some roundings, the flips
-cascade through the layers, and the logits move by the full size of the activation-quantization
-noise. So this script measures llama.cpp against itself under that small change (f16 vs f32 KV
-cache), and requires tmac to be as close to llama.cpp as llama.cpp is to itself:
+Q8 blocks, tmac to int8 per weight group) the forward pass is chaotic. Any difference in the last
+bit of any value flips some of those roundings, the flips cascade through the layers, and the
+logits move by the full size of the activation-quantization noise. So this script measures
+llama.cpp against itself on a copy of the model whose norm weights are moved by one ulp (the
+smallest change there is; on SmolLM2 it costs llama.cpp 4 points of top-1 agreement), and requires
+tmac to be as close to llama.cpp as llama.cpp is to that copy:
   - top-1 agreement >= llama.cpp's self-agreement - --agreement-margin, and >= --min-agreement;
   - mean |logit difference| <= --diff-factor x llama.cpp's own;
   - perplexity within --max-ppl-diff (relative) of llama.cpp's;
   - greedy generation: identical tokens up to the first position where llama.cpp's top two
     logits are closer than the noise (twice the 99th percentile of llama.cpp's own per-position
-    max |logit difference|), and at least --min-greedy-tokens identical tokens.
+    max |logit difference|), and at least --min-greedy-tokens identical tokens. Where llama.cpp's
+    own continuation on the one-ulp copy departs is printed beside it.
 With --strict (float models, where nothing is quantized and nothing is chaotic) it instead
 requires 100% top-1 agreement, max |difference| <= --max-diff and identical greedy texts.
 Exits non-zero on any failure, including llama_cpp not being installed (run scripts/setup.sh).
@@ -23,13 +25,32 @@ Exits non-zero on any failure, including llama_cpp not being installed (run scri
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
 
 import numpy as np
 
-from llama_reference import GGML_TYPE_F32, add_bos_of, greedy, load_llama, perplexity
+from llama_reference import add_bos_of, greedy, load_llama, perplexity
+
+
+def one_ulp_copy(model, path):
+    """A copy of `model` with every float32 norm weight moved up by one ulp: the same model to
+    within the last bit of a few thousand values."""
+    try:
+        import gguf
+    except ImportError as error:
+        sys.exit(f"llama_conformance: {error}; run scripts/setup.sh, which installs gguf in .venv")
+    shutil.copyfile(model, path)
+    moved = 0
+    for tensor in gguf.GGUFReader(path, "r+").tensors:
+        if tensor.name.endswith("norm.weight") and tensor.tensor_type == gguf.GGMLQuantizationType.F32:
+            tensor.data[:] = np.nextafter(tensor.data, np.float32(np.inf))
+            moved += 1
+    if moved == 0:
+        sys.exit(f"llama_conformance: {model} has no float32 norm weights to move by one ulp")
+    return path
 
 
 def run_tmac(args, *extra):
@@ -77,13 +98,13 @@ def main():
                            check=True, capture_output=True)
         if not args.model or not os.path.exists(args.model):
             sys.exit(f"llama_conformance: model {args.model} is missing; run scripts/setup.sh to fetch it")
-        failures = check(args)
+        failures = check(args, tmp)
     for f in failures:
         print("FAIL:", f)
     sys.exit(1 if failures else 0)
 
 
-def check(args):
+def check(args, tmp):
     failures = []
 
     text = open(args.text, encoding="utf-8").read()
@@ -92,11 +113,10 @@ def check(args):
     ref, ref_ppl = perplexity(llm, tokens, args.ctx, args.chunks)
     del llm
 
-    with tempfile.TemporaryDirectory() as tmp:
-        npy = os.path.join(tmp, "logits.npy")
-        extra = ["--chunks", str(args.chunks)] if args.chunks else []
-        out = run_tmac(args, "perplexity", "-f", args.text, "--ctx", str(args.ctx), "--save-logits", npy, *extra)
-        logits = np.load(npy)
+    npy = os.path.join(tmp, "logits.npy")
+    extra = ["--chunks", str(args.chunks)] if args.chunks else []
+    out = run_tmac(args, "perplexity", "-f", args.text, "--ctx", str(args.ctx), "--save-logits", npy, *extra)
+    logits = np.load(npy)
     match = re.search(r"Final estimate: PPL = ([0-9.]+)", out)
     if not match:
         sys.exit(f"llama_conformance: no perplexity in tmac's output:\n{out}")
@@ -121,14 +141,15 @@ def check(args):
         if d["max"] > args.max_diff:
             failures.append(f"max |logit diff| {d['max']:.4f} > {args.max_diff} on a float model")
     else:
-        llm32 = load_llama(args.model, args.ctx, args.threads, logits_all=True,
-                           type_k=GGML_TYPE_F32, type_v=GGML_TYPE_F32)
-        ref32, _ = perplexity(llm32, tokens, args.ctx, args.chunks)
-        del llm32
-        s = distance(ref32, ref)
+        ulp_model = one_ulp_copy(args.model, os.path.join(tmp, "one-ulp.gguf"))
+        llm_ulp = load_llama(ulp_model, args.ctx, args.threads, logits_all=True)
+        ref_ulp, ulp_ppl = perplexity(llm_ulp, tokens, args.ctx, args.chunks)
+        del llm_ulp
+        s = distance(ref_ulp, ref)
         noise = 2 * s["p99_row_max"]
-        print(f"llama.cpp vs itself with an f32 KV cache: top-1 agreement {s['agreement']:.4f}, "
-              f"max |logit diff| {s['max']:.4f}, mean {s['mean']:.5f}; noise level {noise:.4f}")
+        print(f"llama.cpp vs itself with norm weights one ulp apart: top-1 agreement {s['agreement']:.4f}, "
+              f"max |logit diff| {s['max']:.4f}, mean {s['mean']:.5f}, perplexity {ulp_ppl:.4f} "
+              f"({abs(ulp_ppl - ref_ppl) / ref_ppl:.5f} apart); noise level {noise:.4f}")
         floor = max(args.min_agreement, s["agreement"] - args.agreement_margin)
         if d["agreement"] < floor:
             failures.append(f"top-1 agreement {d['agreement']:.4f} < {floor:.4f}")
@@ -136,9 +157,15 @@ def check(args):
             failures.append(f"mean |logit diff| {d['mean']:.5f} > {args.diff_factor} x llama.cpp's own {s['mean']:.5f}")
 
     gen = load_llama(args.model, args.ctx, args.threads, logits_all=True)
+    gen_ulp = None if args.strict else load_llama(ulp_model, args.ctx, args.threads, logits_all=True)
     for prompt in args.prompt:
         ref_tokens, gaps = greedy(gen, prompt, args.n_predict)
         ref_text = gen.detokenize(ref_tokens).decode("utf-8", errors="replace")
+        if gen_ulp:
+            ulp_tokens, _ = greedy(gen_ulp, prompt, args.n_predict)
+            same = next((i for i, (a, b) in enumerate(zip(ref_tokens, ulp_tokens)) if a != b),
+                        min(len(ref_tokens), len(ulp_tokens)))
+            print(f"greedy {prompt!r}: llama.cpp on its one-ulp copy is identical for {same} tokens")
         out = run_tmac(args, "run", "-p", prompt, "-n", str(args.n_predict), "--temp", "0")
         mine = out[len(prompt):-1] if out.startswith(prompt) and out.endswith("\n") else out
         if mine == ref_text:
