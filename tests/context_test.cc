@@ -188,6 +188,49 @@ INSTANTIATE_TEST_SUITE_P(Types, ContextTest,
                          ::testing::Values(GgmlType::kF32, GgmlType::kQ4_0, GgmlType::kTQ2_0),
                          [](const auto& info) { return GgmlTypeName(info.param); });
 
+// Numerics::kLlamaCpp (llama.cpp's arithmetic; tests/oracle/ checks it against llama.cpp bit for
+// bit): results independent of the thread count, near tmac's own, and errors for what it does
+// not reproduce.
+TEST(LlamaCppNumerics, ThreadsDoNotChangeTheLogitsAndTheyStayNearTheFastOnes) {
+  if (!std::filesystem::exists(kVocab)) GTEST_SKIP() << kVocab << " is missing";
+  const auto path = SynthModel("tiny-llama", GgmlType::kQ4_1);
+  const auto model = Model::Load(path);
+  const std::vector<int32_t> tokens = Tokens(17);
+  ContextOptions o;
+  o.n_ctx = 32;
+  o.numerics = Numerics::kLlamaCpp;
+  const std::vector<float> one = AllLogits(*model, o, tokens);
+  o.threads = 2;
+  EXPECT_EQ(AllLogits(*model, o, tokens), one);
+  o.numerics = Numerics::kFast;
+  const std::vector<float> fast = AllLogits(*model, o, tokens);
+  double max_diff = 0, max_abs = 0;
+  for (size_t i = 0; i < one.size(); ++i) {
+    max_diff = std::max(max_diff, static_cast<double>(std::fabs(one[i] - fast[i])));
+    max_abs = std::max(max_abs, static_cast<double>(std::fabs(one[i])));
+  }
+  EXPECT_GT(max_abs, 0.1);
+  EXPECT_LT(max_diff, 0.05 * max_abs);  // activation-rounding noise only
+  std::filesystem::remove(path);
+}
+
+TEST(LlamaCppNumerics, RejectsWhatItDoesNotReproduce) {
+  if (!std::filesystem::exists(kVocab)) GTEST_SKIP() << kVocab << " is missing";
+  ContextOptions o;
+  o.n_ctx = 32;
+  o.numerics = Numerics::kLlamaCpp;
+  const auto q4_0 = SynthModel("tiny-llama", GgmlType::kQ4_0);
+  testing::ExpectError([&] { Context(*Model::Load(q4_0), o); }, "blk.0.attn_q.weight is not Q4_1");
+  std::filesystem::remove(q4_0);
+  const auto f32 = SynthModel("tiny-llama", GgmlType::kF32);
+  testing::ExpectError([&] { Context(*Model::Load(f32), o); }, "blk.0.attn_q.weight is stored as F32");
+  std::filesystem::remove(f32);
+  const auto q4_1 = SynthModel("tiny-llama", GgmlType::kQ4_1);
+  o.kv_type = KvType::kF32;
+  testing::ExpectError([&] { Context(*Model::Load(q4_1), o); }, "needs the f16 KV cache");
+  std::filesystem::remove(q4_1);
+}
+
 TEST(ModelTest, DescribesItsMatrices) {
   if (!std::filesystem::exists(kVocab)) GTEST_SKIP() << kVocab << " is missing";
   const auto path = SynthModel("tiny-llama", GgmlType::kQ4_0);

@@ -16,12 +16,25 @@ class ThreadPool;
 
 enum class KvType { kF16, kF32 };
 
+// Whose arithmetic the forward pass follows.
+enum class Numerics {
+  // tmac's: LUT kernels with T-MAC tables. As close to llama.cpp as llama.cpp is to itself under
+  // a one-ulp change of the model (docs/engine.md), and fast.
+  kFast,
+  // llama.cpp's CPU arithmetic step for step (src/model/llama_cpp_numerics.h): on llama models
+  // with Q4_1 weights, llama.cpp's logits bit for bit, hence its tokens, at a fraction of kFast's
+  // speed. Needs an f16 KV cache (llama.cpp's default); a pass is one of llama.cpp's batches
+  // (a single token and a batch multiply in different orders there).
+  kLlamaCpp,
+};
+
 struct ContextOptions {
   int64_t n_ctx = 0;  // positions the KV cache holds; 0: the model's training context, at most 4096
   KvType kv_type = KvType::kF16;
   int threads = 1;
   int64_t n_batch = 64;  // prompt tokens per forward pass (the weights are read once per pass)
   TableMode table_mode = TableMode::kInt8;
+  Numerics numerics = Numerics::kFast;
 };
 
 class Context {
@@ -62,7 +75,13 @@ class Context {
 
  private:
   void EvalBatch(std::span<const int32_t> tokens, bool all_logits, float* logits_out);
+  // Appends the pass's keys and values to the cache, then attends: Attention with tmac's
+  // kernels, AttentionLlamaCpp in llama.cpp's order.
+  void AppendKv(int64_t layer, int64_t batch);
+  // The cache slab of one (layer, KV head): n_ctx rows of head_dim values.
+  uint8_t* KvSlab(std::vector<uint8_t>& cache, int64_t layer, int64_t kv_head);
   void Attention(int64_t layer, int64_t batch);
+  void AttentionLlamaCpp(int64_t layer, int64_t batch);
 
   const Model& model_;
   ContextOptions options_;
@@ -78,6 +97,10 @@ class Context {
   // Activations of one pass, n_batch rows each.
   std::vector<float> x_, h_, q_, k_, v_, attn_, gate_, up_, ffn_;
   std::vector<float> logits_;
+
+  // Numerics::kLlamaCpp: the layers' matrices in Q4_1 blocks, and the pass's Q8_1 activations.
+  struct LlamaCppState;
+  std::unique_ptr<LlamaCppState> llama_cpp_;
   int64_t n_logits_ = 0;
 };
 

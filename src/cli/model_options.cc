@@ -28,9 +28,11 @@ void ModelOptions::AddFlagsExceptThreads(CLI::App& command) {
   command.add_option("--kv-type", kv_type, "KV cache type")
       ->capture_default_str()
       ->check(CLI::IsMember({"f16", "f32"}));
-  command.add_option("--batch", n_batch, "Prompt tokens per forward pass")
-      ->capture_default_str()
-      ->check(CLI::Range(int64_t{1}, int64_t{4096}));
+  batch_flag =
+      command
+          .add_option("--batch", n_batch, "Prompt tokens per forward pass (512 with --numerics llama.cpp)")
+          ->capture_default_str()
+          ->check(CLI::Range(int64_t{1}, int64_t{4096}));
   command
       .add_option(
           "--tables", tables,
@@ -38,6 +40,13 @@ void ModelOptions::AddFlagsExceptThreads(CLI::App& command) {
           "rounded to int8 per weight group as llama.cpp does, then exact tables: twice the lookups)")
       ->capture_default_str()
       ->check(CLI::IsMember({"int8", "int16"}));
+  command
+      .add_option(
+          "--numerics", numerics,
+          "fast (tmac's LUT kernels) or llama.cpp (llama.cpp's CPU arithmetic step for step: its logits "
+          "bit for bit on Q4_1 llama models, for checking against it; much slower)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fast", "llama.cpp"}));
 }
 
 ContextOptions ModelOptions::ToContextOptions() const {
@@ -45,8 +54,10 @@ ContextOptions ModelOptions::ToContextOptions() const {
   o.n_ctx = n_ctx;
   o.kv_type = kv_type == "f32" ? KvType::kF32 : KvType::kF16;
   o.threads = threads;
-  o.n_batch = n_batch;
   o.table_mode = tables == "int8" ? TableMode::kInt8 : TableMode::kInt16;
+  o.numerics = numerics == "llama.cpp" ? Numerics::kLlamaCpp : Numerics::kFast;
+  const bool batch_given = batch_flag != nullptr && batch_flag->count() > 0;
+  o.n_batch = o.numerics == Numerics::kLlamaCpp && !batch_given ? kLlamaCppBatch : n_batch;
   return o;
 }
 

@@ -1,4 +1,5 @@
-// What every command that runs a model shares: its flags (-m, -t, --ctx, --kv-type, --batch)
+// What every command that runs a model shares: its flags (-m, -t, --ctx, --kv-type, --batch,
+// --tables, --numerics)
 // and loading with a progress line and the load time.
 #pragma once
 
@@ -12,6 +13,7 @@
 
 namespace CLI {
 class App;
+class Option;
 }
 
 namespace tmac::cli {
@@ -23,6 +25,11 @@ struct ModelOptions {
   std::string kv_type = "f16";
   int64_t n_batch = 64;
   std::string tables = "int8";
+  std::string numerics = "fast";
+  // llama.cpp's own batch (n_ubatch), the default pass with --numerics llama.cpp: where a pass
+  // ends decides the order of llama.cpp's attention sums.
+  static constexpr int64_t kLlamaCppBatch = 512;
+  const CLI::Option* batch_flag = nullptr;  // whether --batch was given, once parsed
 
   // Adds the flags to `command`; -m is required.
   void AddFlags(CLI::App& command);

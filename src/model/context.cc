@@ -19,10 +19,12 @@
 #include <cmath>
 #include <cstring>
 #include <optional>
+#include <unordered_map>
 
 #include "formats/half.h"
 #include "model/layer_weights.h"
 #include "model/linear.h"
+#include "model/llama_cpp_numerics.h"
 #include "model/ops.h"
 #include "tmac/error.h"
 #include "tmac/ggml_matmul.h"
@@ -35,6 +37,41 @@ namespace {
 constexpr int64_t kDefaultMaxContext = 4096;
 
 size_t Size(int64_t n) { return static_cast<size_t>(n); }
+
+}  // namespace
+
+struct Context::LlamaCppState {
+  std::unordered_map<const Linear*, llama_cpp::Q4_1Matrix> matrices;  // every matrix of every layer
+};
+
+namespace {
+
+// The layers' matrices in llama.cpp's Q4_1 blocks, from their lossless LUT repacks. Throws
+// tmac::Error for a model or option the llama.cpp numerics do not reproduce.
+std::unordered_map<const Linear*, llama_cpp::Q4_1Matrix> LlamaCppMatrices(const Model& model,
+                                                                          const ContextOptions& options) {
+  const ModelConfig& c = model.config();
+  Require(options.kv_type == KvType::kF16,
+          "--numerics llama.cpp needs the f16 KV cache, llama.cpp's default");
+  Require(!c.int8_activations && !c.sub_norms && !c.relu_squared,
+          "--numerics llama.cpp reproduces llama models only, not BitNet");
+  std::unordered_map<const Linear*, llama_cpp::Q4_1Matrix> matrices;
+  for (size_t layer = 0; layer < model.layers().size(); ++layer) {
+    const LayerWeights& l = model.layers()[layer];
+    const std::pair<const Linear*, const char*> named[] = {
+        {&l.wq, "attn_q"},       {&l.wk, "attn_k"},   {&l.wv, "attn_v"},      {&l.wo, "attn_output"},
+        {&l.w_gate, "ffn_gate"}, {&l.w_up, "ffn_up"}, {&l.w_down, "ffn_down"}};
+    for (const auto& [w, name] : named) {
+      const std::string tensor = StrCat("blk.", layer, ".", name, ".weight");
+      const std::optional<QuantMatrix> codes = w->UnpackLut();
+      Require(codes.has_value(),
+              StrCat("--numerics llama.cpp reproduces llama.cpp's Q4_1 products only, and ", tensor,
+                     " is stored as ", w->Describe()));
+      matrices.emplace(w, llama_cpp::Q4_1Matrix::FromQuant(*codes, tensor));
+    }
+  }
+  return matrices;
+}
 
 }  // namespace
 
@@ -62,6 +99,9 @@ Context::Context(const Model& model, const ContextOptions& options) : model_(mod
   v_.resize(Size(b * c.n_head_kv * c.head_dim));
   gate_.resize(Size(b * c.n_ff));
   up_.resize(Size(b * c.n_ff));
+  if (options.numerics == Numerics::kLlamaCpp) {
+    llama_cpp_ = std::make_unique<LlamaCppState>(LlamaCppState{LlamaCppMatrices(model, options)});
+  }
 }
 
 Context::~Context() = default;
@@ -112,56 +152,86 @@ void Context::EvalBatch(std::span<const int32_t> tokens, bool all_logits, float*
   const int64_t batch = static_cast<int64_t>(tokens.size());
   const int64_t d = c.n_embd, q_rows = c.n_head * c.head_dim, kv_rows = c.n_head_kv * c.head_dim;
 
-  // A projection's input, rounded to int8 per token row when the model asks for it (BitNet
-  // b1.58): once per input, however many matrices read it (q, k, v; gate, up).
-  const auto quantized = [&](const float* in, int64_t cols) -> std::optional<Int8Activations> {
-    if (!c.int8_activations) return std::nullopt;
-    return QuantizeActivations(in, batch, cols);
+  // A projection's input, quantized once however many matrices read it (q, k, v; gate, up): to
+  // int8 per token row when the model asks for it (BitNet b1.58), to llama.cpp's Q8_1 blocks with
+  // its numerics.
+  struct Input {
+    const float* x;
+    std::optional<Int8Activations> int8;
+    std::vector<llama_cpp::Q8_1Block> q8_1;
+  };
+  const auto prepare = [&](const float* in, int64_t cols) {
+    Input input{in, std::nullopt, {}};
+    if (llama_cpp_) {
+      input.q8_1.resize(Size(batch * cols / llama_cpp::kBlock));
+      llama_cpp::QuantizeQ8_1(in, batch * cols, input.q8_1.data());
+    } else if (c.int8_activations) {
+      input.int8 = QuantizeActivations(in, batch, cols);
+    }
+    return input;
   };
   // W x for every row of the batch.
-  const auto project = [&](const Linear& w, const float* in, const std::optional<Int8Activations>& in_q,
-                           float* out) {
-    if (in_q) {
-      w.ForwardInt8(*in_q, out, matmul_);
+  const auto project = [&](const Linear& w, const Input& in, float* out) {
+    if (llama_cpp_) {
+      llama_cpp_->matrices.at(&w).Multiply(in.q8_1.data(), batch, out, pool_.get());
+    } else if (in.int8) {
+      w.ForwardInt8(*in.int8, out, matmul_);
     } else {
-      w.Forward(in, batch, out, matmul_);
+      w.Forward(in.x, batch, out, matmul_);
     }
   };
   const auto norm_rows = [&](const float* in, const std::vector<float>& weight, int64_t width, float* out) {
     for (int64_t t = 0; t < batch; ++t)
-      ops::RmsNorm(in + t * width, weight.data(), width, c.rms_eps, out + t * width);
+      ops::RmsNorm(in + t * width, weight.data(), width, c.rms_eps, out + t * width, llama_cpp_ != nullptr);
   };
-  const ops::Rope rope{c.head_dim, c.n_rot, c.rope_freq_base, c.rope_freq_scale, model_.rope_freq_factors(),
-                       c.rope_neox};
+  const ops::Rope rope{c.head_dim,
+                       c.n_rot,
+                       c.rope_freq_base,
+                       c.rope_freq_scale,
+                       model_.rope_freq_factors(),
+                       c.rope_neox,
+                       /*fused=*/llama_cpp_ != nullptr};
 
   for (int64_t t = 0; t < batch; ++t) model_.token_embedding().GetRow(tokens[Size(t)], x_.data() + t * d);
 
   for (int64_t layer = 0; layer < c.n_layer; ++layer) {
     const LayerWeights& l = model_.layers()[Size(layer)];
     norm_rows(x_.data(), l.attn_norm, d, h_.data());
-    const std::optional<Int8Activations> attn_in = quantized(h_.data(), d);
-    project(l.wq, h_.data(), attn_in, q_.data());
-    project(l.wk, h_.data(), attn_in, k_.data());
-    project(l.wv, h_.data(), attn_in, v_.data());
+    const Input attn_in = prepare(h_.data(), d);
+    project(l.wq, attn_in, q_.data());
+    project(l.wk, attn_in, k_.data());
+    project(l.wv, attn_in, v_.data());
     for (int64_t t = 0; t < batch; ++t) {
       rope.Apply(q_.data() + t * q_rows, c.n_head, n_past_ + t);
       rope.Apply(k_.data() + t * kv_rows, c.n_head_kv, n_past_ + t);
     }
-    Attention(layer, batch);
+    AppendKv(layer, batch);
+    if (llama_cpp_) {
+      AttentionLlamaCpp(layer, batch);
+    } else {
+      Attention(layer, batch);
+    }
     if (c.sub_norms) norm_rows(attn_.data(), l.attn_sub_norm, q_rows, attn_.data());
-    project(l.wo, attn_.data(), quantized(attn_.data(), q_rows), h_.data());
+    project(l.wo, prepare(attn_.data(), q_rows), h_.data());
     for (int64_t i = 0; i < batch * d; ++i) x_[Size(i)] += h_[Size(i)];
 
     norm_rows(x_.data(), l.ffn_norm, d, h_.data());
-    const std::optional<Int8Activations> ffn_in = quantized(h_.data(), d);
-    project(l.w_gate, h_.data(), ffn_in, gate_.data());
-    project(l.w_up, h_.data(), ffn_in, up_.data());
-    for (int64_t i = 0; i < batch * c.n_ff; ++i) {
-      const float g = gate_[Size(i)];
-      gate_[Size(i)] = (c.relu_squared ? ops::ReluSquared(g) : ops::Silu(g)) * up_[Size(i)];
+    const Input ffn_in = prepare(h_.data(), d);
+    project(l.w_gate, ffn_in, gate_.data());
+    project(l.w_up, ffn_in, up_.data());
+    if (llama_cpp_) {
+      for (int64_t t = 0; t < batch; ++t) {
+        float* g = gate_.data() + t * c.n_ff;
+        llama_cpp::SwiGlu(g, up_.data() + t * c.n_ff, c.n_ff, g);
+      }
+    } else {
+      for (int64_t i = 0; i < batch * c.n_ff; ++i) {
+        const float g = gate_[Size(i)];
+        gate_[Size(i)] = (c.relu_squared ? ops::ReluSquared(g) : ops::Silu(g)) * up_[Size(i)];
+      }
     }
     if (c.sub_norms) norm_rows(gate_.data(), l.ffn_sub_norm, c.n_ff, gate_.data());
-    project(l.w_down, gate_.data(), quantized(gate_.data(), c.n_ff), h_.data());
+    project(l.w_down, prepare(gate_.data(), c.n_ff), h_.data());
     for (int64_t i = 0; i < batch * d; ++i) x_[Size(i)] += h_[Size(i)];
   }
   n_past_ += batch;
@@ -170,30 +240,28 @@ void Context::EvalBatch(std::span<const int32_t> tokens, bool all_logits, float*
   // Only the rows whose logits are wanted go through the output head, the largest matrix.
   const int64_t first = all_logits ? 0 : batch - 1, rows = batch - first;
   for (int64_t t = first; t < batch; ++t) {
-    ops::RmsNorm(x_.data() + t * d, model_.output_norm().data(), d, c.rms_eps, h_.data() + (t - first) * d);
+    ops::RmsNorm(x_.data() + t * d, model_.output_norm().data(), d, c.rms_eps, h_.data() + (t - first) * d,
+                 llama_cpp_ != nullptr);
   }
   model_.output().Forward(h_.data(), rows, logits_out, matmul_);
 }
 
-void Context::Attention(int64_t layer, int64_t batch) {
+uint8_t* Context::KvSlab(std::vector<uint8_t>& cache, int64_t layer, int64_t kv_head) {
+  return cache.data() + (layer * model_.config().n_head_kv + kv_head) * kv_head_bytes_;
+}
+
+void Context::AppendKv(int64_t layer, int64_t batch) {
   const ModelConfig& c = model_.config();
-  const int64_t hd = c.head_dim, q_rows = c.n_head * hd, kv_rows = c.n_head_kv * hd;
-  const int64_t group = c.n_head / c.n_head_kv;  // query heads per KV head
+  const int64_t hd = c.head_dim, kv_rows = c.n_head_kv * hd;
   const bool f16 = options_.kv_type == KvType::kF16;
   const int64_t value_bytes = f16 ? 2 : 4;
-  const GgmlType kv_type = f16 ? GgmlType::kF16 : GgmlType::kF32;
-  const auto slab = [&](std::vector<uint8_t>& cache, int64_t kv_head) {
-    return cache.data() + (layer * c.n_head_kv + kv_head) * kv_head_bytes_;
-  };
-
-  // Append this pass's keys and values at their positions.
   for (int64_t t = 0; t < batch; ++t) {
     for (int64_t kvh = 0; kvh < c.n_head_kv; ++kvh) {
       const int64_t offset = (n_past_ + t) * hd * value_bytes;
       const float* k = k_.data() + t * kv_rows + kvh * hd;
       const float* v = v_.data() + t * kv_rows + kvh * hd;
-      uint8_t* k_dst = slab(k_cache_, kvh) + offset;
-      uint8_t* v_dst = slab(v_cache_, kvh) + offset;
+      uint8_t* k_dst = KvSlab(k_cache_, layer, kvh) + offset;
+      uint8_t* v_dst = KvSlab(v_cache_, layer, kvh) + offset;
       if (f16) {
         for (int64_t i = 0; i < hd; ++i) {
           const uint16_t kh = FloatToHalf(k[i]), vh = FloatToHalf(v[i]);
@@ -206,6 +274,15 @@ void Context::Attention(int64_t layer, int64_t batch) {
       }
     }
   }
+}
+
+void Context::Attention(int64_t layer, int64_t batch) {
+  const ModelConfig& c = model_.config();
+  const int64_t hd = c.head_dim, q_rows = c.n_head * hd;
+  const int64_t group = c.n_head / c.n_head_kv;  // query heads per KV head
+  const bool f16 = options_.kv_type == KvType::kF16;
+  const int64_t value_bytes = f16 ? 2 : 4;
+  const GgmlType kv_type = f16 ? GgmlType::kF16 : GgmlType::kF32;
 
   // One work item per (token, KV head): its `group` query heads read the same keys and values,
   // so the scores are one small matrix product over the cached keys.
@@ -222,8 +299,8 @@ void Context::Attention(int64_t layer, int64_t batch) {
       // to that rounding.
       const float* q = q_.data() + t * q_rows + kvh * group * hd;
       for (int64_t i = 0; i < group * hd; ++i) query[Size(i)] = f16 ? RoundToHalf(q[i]) : q[i];
-      GgmlMatmul(GgmlMatrixView{kv_type, n, hd, slab(k_cache_, kvh)}, query.data(), group, scores.data(),
-                 single);
+      GgmlMatmul(GgmlMatrixView{kv_type, n, hd, KvSlab(k_cache_, layer, kvh)}, query.data(), group,
+                 scores.data(), single);
       for (int64_t g = 0; g < group; ++g) {
         float* s = scores.data() + g * n;
         for (int64_t p = 0; p < n; ++p) s[p] *= scale;
@@ -237,7 +314,7 @@ void Context::Attention(int64_t layer, int64_t batch) {
       // Values in blocks of positions decoded to f32 once for all the group's heads.
       constexpr int64_t kBlock = 64;
       values.resize(Size(kBlock * hd));
-      const uint8_t* v_slab = slab(v_cache_, kvh);
+      const uint8_t* v_slab = KvSlab(v_cache_, layer, kvh);
       for (int64_t p0 = 0; p0 < n; p0 += kBlock) {
         const int64_t count = std::min(kBlock, n - p0);
         DecodeRow(kv_type, v_slab + p0 * hd * value_bytes, count * hd, values.data());
@@ -249,6 +326,50 @@ void Context::Attention(int64_t layer, int64_t batch) {
             const float* row = values.data() + p * hd;
             for (int64_t i = 0; i < hd; ++i) o[i] += w * row[i];
           }
+        }
+      }
+    }
+  });
+}
+
+void Context::AttentionLlamaCpp(int64_t layer, int64_t batch) {
+  const ModelConfig& c = model_.config();
+  const int64_t hd = c.head_dim, q_rows = c.n_head * hd;
+  const int64_t group = c.n_head / c.n_head_kv;
+  // llama.cpp attends over all the cells of its padded span, the masked ones with weight 0.
+  const int64_t n_kv = llama_cpp::KvSpan(n_ctx_, n_past_ + batch);
+  // A batch of tokens goes through tinyBLAS, where its shapes allow (rows a multiple of 4, the
+  // sum a multiple of 16); a single token through ggml_vec_dot_f16.
+  using llama_cpp::DotOrder;
+  const DotOrder scores_order = batch >= 2 && hd % 16 == 0 ? DotOrder::kBatch : DotOrder::kSingle;
+  const DotOrder values_order = batch >= 2 && hd % 4 == 0 ? DotOrder::kBatch : DotOrder::kSingle;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  pool_->Run(batch * c.n_head_kv, [&](int64_t begin, int64_t end) {
+    std::vector<float> keys, values, columns(Size(hd * n_kv)), query(Size(hd)), scores(Size(n_kv));
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t t = item / c.n_head_kv, kvh = item % c.n_head_kv;
+      const int64_t n = n_past_ + t + 1;  // causal: positions 0 .. n_past + t
+      keys.resize(Size(n * hd));
+      values.resize(Size(n * hd));
+      DecodeRow(GgmlType::kF16, KvSlab(k_cache_, layer, kvh), n * hd, keys.data());
+      DecodeRow(GgmlType::kF16, KvSlab(v_cache_, layer, kvh), n * hd, values.data());
+      // llama.cpp keeps V transposed: row i holds dimension i over the cells (masked ones 0).
+      std::fill(columns.begin(), columns.end(), 0.0f);
+      for (int64_t p = 0; p < n; ++p) {
+        for (int64_t i = 0; i < hd; ++i) columns[Size(i * n_kv + p)] = values[Size(p * hd + i)];
+      }
+      for (int64_t g = 0; g < group; ++g) {
+        const int64_t head = kvh * group + g;
+        const float* q = q_.data() + t * q_rows + head * hd;
+        for (int64_t i = 0; i < hd; ++i) query[Size(i)] = RoundToHalf(q[i]);  // f16 operands
+        for (int64_t p = 0; p < n; ++p) {
+          scores[Size(p)] = llama_cpp::Dot(keys.data() + p * hd, query.data(), hd, scores_order);
+        }
+        llama_cpp::SoftMax(scores.data(), n_kv, n, scale);
+        for (float& w : scores) w = RoundToHalf(w);
+        float* out = attn_.data() + t * q_rows + head * hd;
+        for (int64_t i = 0; i < hd; ++i) {
+          out[i] = llama_cpp::Dot(columns.data() + i * n_kv, scores.data(), n_kv, values_order);
         }
       }
     }

@@ -224,4 +224,9 @@ void Linear::GetRow(int64_t row, float* out) const {
   GgmlGetRow(*view, row, out);
 }
 
+std::optional<QuantMatrix> Linear::UnpackLut() const {
+  if (const auto* lut = std::get_if<LutMatrix>(&weights_)) return lut->Unpack();
+  return std::nullopt;
+}
+
 }  // namespace tmac

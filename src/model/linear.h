@@ -68,6 +68,8 @@ class Linear {
   void ForwardInt8(const Int8Activations& x, float* y, const MatmulOptions& options) const;
   // Row `row` decoded to floats: the embedding lookup. Only for Mapped matrices.
   void GetRow(int64_t row, float* out) const;
+  // The codes, scales and zeros of a LUT matrix (LutMatrix::Unpack); nullopt for other storage.
+  std::optional<QuantMatrix> UnpackLut() const;
 
  private:
   void ApplyOutputScale(int64_t batch, float* y) const;

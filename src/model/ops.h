@@ -8,11 +8,15 @@
 
 namespace tmac::ops {
 
-// out = x / rms(x) * weight, rms(x) = sqrt(mean(x^2) + eps); the sum of squares in double, as
-// llama.cpp accumulates it.
-inline void RmsNorm(const float* x, const float* weight, int64_t n, float eps, float* out) {
+// out = x / rms(x) * weight, rms(x) = sqrt(mean(x^2) + eps), the sum of squares in double as
+// llama.cpp accumulates it. With `float_squares` each square is rounded to float before it is
+// added, as ggml computes it (Numerics::kLlamaCpp); else it is exact in double.
+inline void RmsNorm(const float* x, const float* weight, int64_t n, float eps, float* out,
+                    bool float_squares = false) {
   double sum = 0.0;
-  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]) * x[i];
+  for (int64_t i = 0; i < n; ++i) {
+    sum += float_squares ? static_cast<double>(x[i] * x[i]) : static_cast<double>(x[i]) * x[i];
+  }
   const float scale = 1.0f / std::sqrt(static_cast<float>(sum / static_cast<double>(n)) + eps);
   for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * weight[i];
 }
@@ -45,6 +49,9 @@ struct Rope {
   float base = 10000.0f, scale = 1.0f;
   std::span<const float> factors;
   bool neox = false;
+  // Each rotated value as one fma over a rounded product, as GCC contracts ggml's rotation
+  // (Numerics::kLlamaCpp); else two rounded products and a sum.
+  bool fused = false;
 
   void Apply(float* x, int64_t heads, int64_t pos) const {
     const float step = std::pow(base, -2.0f / static_cast<float>(n_rot));
@@ -56,8 +63,13 @@ struct Rope {
       for (int64_t h = 0; h < heads; ++h) {
         float* first = x + h * head_dim + (neox ? i : 2 * i);
         const float x0 = first[0], x1 = first[partner];
-        first[0] = x0 * c - x1 * s;
-        first[partner] = x0 * s + x1 * c;
+        if (fused) {
+          first[0] = std::fma(x0, c, -(x1 * s));
+          first[partner] = std::fma(x0, s, x1 * c);
+        } else {
+          first[0] = x0 * c - x1 * s;
+          first[partner] = x0 * s + x1 * c;
+        }
       }
     }
   }
