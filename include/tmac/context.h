@@ -22,9 +22,9 @@ enum class Numerics {
   // a one-ulp change of the model (docs/engine.md), and fast.
   kFast,
   // llama.cpp's CPU arithmetic step for step (src/model/llama_cpp_numerics.h): on llama models
-  // with Q4_1 weights, llama.cpp's logits bit for bit, hence its tokens, at a fraction of kFast's
-  // speed. Needs an f16 KV cache (llama.cpp's default); a pass is one of llama.cpp's batches
-  // (a single token and a batch multiply in different orders there).
+  // with Q4_1 weights, llama.cpp's logits bit for bit, hence its tokens; slower than kFast.
+  // Needs an f16 KV cache (llama.cpp's default); a pass is one of llama.cpp's batches (a single
+  // token and a batch multiply in different orders there).
   kLlamaCpp,
 };
 
@@ -98,7 +98,7 @@ class Context {
   std::vector<float> x_, h_, q_, k_, v_, attn_, gate_, up_, ffn_;
   std::vector<float> logits_;
 
-  // Numerics::kLlamaCpp: the layers' matrices in Q4_1 blocks, and the pass's Q8_1 activations.
+  // Numerics::kLlamaCpp: the layers' matrices in llama.cpp's Q4_1 blocks.
   struct LlamaCppState;
   std::unique_ptr<LlamaCppState> llama_cpp_;
   int64_t n_logits_ = 0;

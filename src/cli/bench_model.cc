@@ -243,6 +243,7 @@ nlohmann::ordered_json Record(const ModelSummary& m, const Result& r, const Benc
       {"n_batch", o.model.n_batch},
       {"type_k", o.model.kv_type},
       {"tables", o.model.tables},
+      {"numerics", o.model.numerics},
       {"test", r.TestName()},
       {"n_prompt", r.generation ? 0 : r.n_tokens},
       {"n_gen", r.generation ? r.n_tokens : 0},
@@ -320,7 +321,11 @@ void RunBenchModel(BenchModelOptions o, const GlobalOptions& global) {
     fmt::print(stderr, "warning: load average {:.1f}: other processes are running, timings will be low and noisy\n",
                run.load_before);
   }
-  const ModelSummary summary = Summarize(*loaded.model, o.model.model_path);
+  ModelSummary summary = Summarize(*loaded.model, o.model.model_path);
+  if (o.model.numerics == "llama.cpp") {  // the layers run llama.cpp's products, not the LUT kernels
+    summary.kernel =
+        fmt::format("llama.cpp numerics (Q4_1 x Q8_1); output {}", loaded.model->output().Describe());
+  }
   const std::vector<Result> results = RunTests(*loaded.model, o);
   if (o.output == "md") return PrintMarkdown(summary, results, run);
   std::vector<nlohmann::ordered_json> records;

@@ -44,7 +44,7 @@ void ModelOptions::AddFlagsExceptThreads(CLI::App& command) {
       .add_option(
           "--numerics", numerics,
           "fast (tmac's LUT kernels) or llama.cpp (llama.cpp's CPU arithmetic step for step: its logits "
-          "bit for bit on Q4_1 llama models, for checking against it; much slower)")
+          "bit for bit on Q4_1 llama models, for checking against it; slower)")
       ->capture_default_str()
       ->check(CLI::IsMember({"fast", "llama.cpp"}));
 }

@@ -336,40 +336,54 @@ void Context::AttentionLlamaCpp(int64_t layer, int64_t batch) {
   const ModelConfig& c = model_.config();
   const int64_t hd = c.head_dim, q_rows = c.n_head * hd;
   const int64_t group = c.n_head / c.n_head_kv;
+  const int64_t filled = n_past_ + batch;
   // llama.cpp attends over all the cells of its padded span, the masked ones with weight 0.
-  const int64_t n_kv = llama_cpp::KvSpan(n_ctx_, n_past_ + batch);
+  const int64_t n_kv = llama_cpp::KvSpan(n_ctx_, filled);
   // A batch of tokens goes through tinyBLAS, where its shapes allow (rows a multiple of 4, the
   // sum a multiple of 16); a single token through ggml_vec_dot_f16.
   using llama_cpp::DotOrder;
   const DotOrder scores_order = batch >= 2 && hd % 16 == 0 ? DotOrder::kBatch : DotOrder::kSingle;
   const DotOrder values_order = batch >= 2 && hd % 4 == 0 ? DotOrder::kBatch : DotOrder::kSingle;
+  // Weight 0 adds nothing to a sum, so a value product may stop after the last attended cell: at
+  // whole vectors of its order, where the rest of llama.cpp's span is all zeros.
+  const int64_t vector = values_order == DotOrder::kBatch ? 16 : 64;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+
+  // Each KV head's keys as floats, and its values transposed as llama.cpp keeps them (row i:
+  // dimension i over the cells), once for all the pass's tokens.
+  std::vector<std::vector<float>> keys(Size(c.n_head_kv)), columns(Size(c.n_head_kv));
+  pool_->Run(c.n_head_kv, [&](int64_t begin, int64_t end) {
+    std::vector<float> values(Size(filled * hd));
+    for (int64_t kvh = begin; kvh < end; ++kvh) {
+      keys[Size(kvh)].resize(Size(filled * hd));
+      DecodeRow(GgmlType::kF16, KvSlab(k_cache_, layer, kvh), filled * hd, keys[Size(kvh)].data());
+      DecodeRow(GgmlType::kF16, KvSlab(v_cache_, layer, kvh), filled * hd, values.data());
+      std::vector<float>& t = columns[Size(kvh)];
+      t.assign(Size(hd * n_kv), 0.0f);
+      for (int64_t p = 0; p < filled; ++p) {
+        for (int64_t i = 0; i < hd; ++i) t[Size(i * n_kv + p)] = values[Size(p * hd + i)];
+      }
+    }
+  });
+
   pool_->Run(batch * c.n_head_kv, [&](int64_t begin, int64_t end) {
-    std::vector<float> keys, values, columns(Size(hd * n_kv)), query(Size(hd)), scores(Size(n_kv));
+    std::vector<float> query(Size(hd)), scores(Size(n_kv));
     for (int64_t item = begin; item < end; ++item) {
       const int64_t t = item / c.n_head_kv, kvh = item % c.n_head_kv;
       const int64_t n = n_past_ + t + 1;  // causal: positions 0 .. n_past + t
-      keys.resize(Size(n * hd));
-      values.resize(Size(n * hd));
-      DecodeRow(GgmlType::kF16, KvSlab(k_cache_, layer, kvh), n * hd, keys.data());
-      DecodeRow(GgmlType::kF16, KvSlab(v_cache_, layer, kvh), n * hd, values.data());
-      // llama.cpp keeps V transposed: row i holds dimension i over the cells (masked ones 0).
-      std::fill(columns.begin(), columns.end(), 0.0f);
-      for (int64_t p = 0; p < n; ++p) {
-        for (int64_t i = 0; i < hd; ++i) columns[Size(i * n_kv + p)] = values[Size(p * hd + i)];
-      }
+      const int64_t span = std::min(n_kv, (n + vector - 1) / vector * vector);
       for (int64_t g = 0; g < group; ++g) {
         const int64_t head = kvh * group + g;
         const float* q = q_.data() + t * q_rows + head * hd;
         for (int64_t i = 0; i < hd; ++i) query[Size(i)] = RoundToHalf(q[i]);  // f16 operands
         for (int64_t p = 0; p < n; ++p) {
-          scores[Size(p)] = llama_cpp::Dot(keys.data() + p * hd, query.data(), hd, scores_order);
+          scores[Size(p)] = llama_cpp::Dot(keys[Size(kvh)].data() + p * hd, query.data(), hd, scores_order);
         }
         llama_cpp::SoftMax(scores.data(), n_kv, n, scale);
         for (float& w : scores) w = RoundToHalf(w);
         float* out = attn_.data() + t * q_rows + head * hd;
         for (int64_t i = 0; i < hd; ++i) {
-          out[i] = llama_cpp::Dot(columns.data() + i * n_kv, scores.data(), n_kv, values_order);
+          out[i] = llama_cpp::Dot(columns[Size(kvh)].data() + i * n_kv, scores.data(), span, values_order);
         }
       }
     }

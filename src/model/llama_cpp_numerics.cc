@@ -4,6 +4,10 @@
 #include <cmath>
 #include <limits>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include "formats/half.h"
 #include "tmac/error.h"
 #include "tmac/thread_pool.h"
@@ -71,8 +75,43 @@ TMAC_INLINE float DotBlocks(const Q4_1Block* w, const Q8_1Block* x, int64_t bloc
   return Sum8(lanes) + mins;
 }
 
-TMAC_FMA_CLONES void MultiplyRows(const Q4_1Block* w, int64_t rows, int64_t blocks, const Q8_1Block* x,
-                                  int64_t batch, float* y, int64_t begin, int64_t end) {
+// The matrix products, where the time goes, also get an AVX2 + FMA version: ggml's own
+// instructions (VPMADDUBSW then VPMADDWD sum each lane's four products as integers, exactly), so
+// the same bits as DotBlocks, about 4x faster.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define TMAC_LLAMA_CPP_AVX2 1
+__attribute__((target("avx2,fma"))) void MultiplyRowsAvx2(const Q4_1Block* w, int64_t rows, int64_t blocks,
+                                                          const Q8_1Block* x, int64_t batch, float* y,
+                                                          int64_t begin, int64_t end) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int64_t r = begin; r < end; ++r) {
+    const Q4_1Block* row = w + r * blocks;
+    for (int64_t n = 0; n < batch; ++n) {
+      const Q8_1Block* v = x + n * blocks;
+      __m256 acc = _mm256_setzero_ps();
+      float mins = 0.f;
+      for (int64_t b = 0; b < blocks; ++b) {
+        mins = std::fma(row[b].m, v[b].s, mins);
+        const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row[b].q));
+        const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v[b].q));
+        const __m256i sums =
+            _mm256_madd_epi16(_mm256_maddubs_epi16(q, a), ones);  // |2 * 15 * 127| fits int16
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(row[b].d * v[b].d), _mm256_cvtepi32_ps(sums), acc);
+      }
+      float lanes[8];
+      _mm256_storeu_ps(lanes, acc);
+      y[n * rows + r] = Sum8(lanes) + mins;
+    }
+  }
+}
+#endif
+
+void MultiplyRows(const Q4_1Block* w, int64_t rows, int64_t blocks, const Q8_1Block* x, int64_t batch,
+                  float* y, int64_t begin, int64_t end) {
+#ifdef TMAC_LLAMA_CPP_AVX2
+  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (avx2) return MultiplyRowsAvx2(w, rows, blocks, x, batch, y, begin, end);
+#endif
   for (int64_t r = begin; r < end; ++r) {
     for (int64_t n = 0; n < batch; ++n) y[n * rows + r] = DotBlocks(w + r * blocks, x + n * blocks, blocks);
   }
