@@ -45,7 +45,9 @@ void QuantizeQ8_1(const float* x, int64_t n, Q8_1Block* out) {
     Q8_1Block& block = out[b];
     int sum = 0;
     for (int i = 0; i < kBlock; ++i) {
-      const int q = static_cast<int>(std::nearbyint(v[i] * id));  // round half to even
+      // Round half to even; the clamp changes nothing for finite activations (|v * id| <= 127)
+      // and keeps a NaN or inf from a broken model out of the int conversion.
+      const int q = static_cast<int>(std::fmin(std::fmax(std::nearbyint(v[i] * id), -127.f), 127.f));
       block.q[i] = static_cast<int8_t>(q);
       sum += q;
     }
