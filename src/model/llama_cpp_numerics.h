@@ -5,7 +5,7 @@
 // through the layers (docs/engine.md measures it). Agreeing with llama.cpp token for token
 // therefore takes the same floats at every step, not merely close ones. These functions compute
 // exactly what ggml's x86 kernels compute, in the same order, for the operations of a llama
-// graph with Q4_1 weights: the Q8_1 activation blocks, the Q4_1 x Q8_1 dot product, the f16/f32
+// graph with Q4_1 weights: the Q8_1 activation blocks, the Q4_1 x Q8_1 dot product, the f16
 // products of attention (ggml_vec_dot_f16 for one token, llamafile's tinyBLAS for a batch),
 // softmax and SiLU with ggml's AVX-512 exp. Every step is a single IEEE operation (std::fma where
 // ggml fuses), so the results are the same bits on any CPU.
@@ -58,8 +58,6 @@ class Q4_1Matrix {
   // what a lossless Q4_1 repack unpacks to). Throws tmac::Error naming `name` otherwise.
   static Q4_1Matrix FromQuant(const QuantMatrix& w, std::string_view name);
 
-  int64_t rows() const { return rows_; }
-  int64_t cols() const { return cols_; }
   // y[n][r] = DotQ4_1Q8_1(row r, x[n]) for n < batch; x holds cols / 32 blocks per vector and y
   // rows floats per vector. Rows are split over `pool` (nullptr: the calling thread).
   void Multiply(const Q8_1Block* x, int64_t batch, float* y, ThreadPool* pool) const;
@@ -85,7 +83,7 @@ float Sum16(const float* v);
 // attention matrix products:
 //   kBatch:  llamafile's tinyBLAS (a batch of two or more tokens): 16 lanes accumulated by fma
 //            across the row, then Sum16; n a multiple of 16.
-//   kSingle: ggml_vec_dot_f16/f32 (one token): four 16-lane accumulators over steps of 64, added
+//   kSingle: ggml_vec_dot_f16 (one token): four 16-lane accumulators over steps of 64, added
 //            pairwise, then Sum16, then the last n % 64 products added in double.
 enum class DotOrder { kBatch, kSingle };
 float Dot(const float* x, const float* y, int64_t n, DotOrder order);
